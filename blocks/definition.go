@@ -1,0 +1,141 @@
+// Package blocks owns block definitions: the reusable units of work a flow
+// references, with their dispatch kind, schemas, retry policy and limits.
+package blocks
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Dispatch kinds.
+const (
+	DispatchWorker = "worker" // pulled by workers from Queue
+	DispatchHTTP   = "http"   // pushed to URL by the engine
+)
+
+// Definition is one stored version of a block definition.
+type Definition struct {
+	Name             string             `json:"name"`
+	Version          int                `json:"version,omitempty"`
+	Title            string             `json:"title,omitempty"`
+	Description      string             `json:"description,omitempty"`
+	Dispatch         Dispatch           `json:"dispatch"`
+	InputSchema      json.RawMessage    `json:"input_schema,omitempty"`
+	OutputSchema     json.RawMessage    `json:"output_schema,omitempty"`
+	Retry            *RetryPolicy       `json:"retry,omitempty"`
+	Timeout          Duration           `json:"timeout,omitempty"`
+	HeartbeatTimeout Duration           `json:"heartbeat_timeout,omitempty"`
+	Concurrency      int                `json:"concurrency,omitempty"`
+	Resources        map[string]float64 `json:"resources,omitempty"`
+}
+
+// Queue is the worker queue the block's tasks go to: dispatch.queue, or the
+// block's name.
+func (d *Definition) Queue() string {
+	if d.Dispatch.Queue != "" {
+		return d.Dispatch.Queue
+	}
+	return d.Name
+}
+
+// Dispatch says how the engine hands a step of this block to the outside.
+type Dispatch struct {
+	Kind    string            `json:"kind"`
+	Queue   string            `json:"queue,omitempty"`
+	URL     string            `json:"url,omitempty"`
+	Method  string            `json:"method,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Timeout Duration          `json:"timeout,omitempty"`
+}
+
+// Backoff kinds.
+const (
+	BackoffFixed       = "fixed"
+	BackoffExponential = "exponential"
+)
+
+// RetryPolicy says how often and how fast a failed step is tried again.
+type RetryPolicy struct {
+	MaxAttempts     int      `json:"max_attempts,omitempty"`
+	Backoff         string   `json:"backoff,omitempty"`
+	InitialInterval Duration `json:"initial_interval,omitempty"`
+	MaxInterval     Duration `json:"max_interval,omitempty"`
+}
+
+// Delay is the back-off before attempt next (2 is the first retry).
+func (p *RetryPolicy) Delay(next int) time.Duration {
+	if p == nil {
+		return time.Second
+	}
+	d := time.Duration(p.InitialInterval)
+	if d <= 0 {
+		d = time.Second
+	}
+	if p.Backoff == BackoffExponential {
+		for i := 2; i < next; i++ {
+			d *= 2
+			if p.MaxInterval > 0 && d >= time.Duration(p.MaxInterval) {
+				break
+			}
+		}
+	}
+	if p.MaxInterval > 0 && d > time.Duration(p.MaxInterval) {
+		d = time.Duration(p.MaxInterval)
+	}
+	return d
+}
+
+// Attempts is the number of attempts the policy allows (at least 1).
+func (p *RetryPolicy) Attempts() int {
+	if p == nil || p.MaxAttempts < 1 {
+		return 1
+	}
+	return p.MaxAttempts
+}
+
+// Catalog looks up stored block definitions. Version 0 means the latest.
+type Catalog interface {
+	Block(name string, version int) (*Definition, error)
+}
+
+// Duration is a time.Duration written in JSON as a Go duration string
+// ("90s", "2h").
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON reads a duration string such as "90s".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string such as \"30s\" or \"2h\"")
+	}
+	v, err := ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseDuration parses a Go duration, also accepting a "d" suffix for days.
+func ParseDuration(s string) (time.Duration, error) {
+	if n := len(s); n > 1 && s[n-1] == 'd' {
+		var days float64
+		if _, err := fmt.Sscanf(s[:n-1], "%g", &days); err == nil && days >= 0 {
+			return time.Duration(days * 24 * float64(time.Hour)), nil
+		}
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q: write a number with a unit, such as \"30s\", \"5m\", \"2h\" or \"1d\"", s)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("invalid duration %q: it must not be negative", s)
+	}
+	return v, nil
+}
