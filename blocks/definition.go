@@ -47,6 +47,10 @@ type Dispatch struct {
 	Method  string            `json:"method,omitempty"`
 	Headers map[string]string `json:"headers,omitempty"`
 	Timeout Duration          `json:"timeout,omitempty"`
+	// Body is what an http block sends: "envelope" (default: task_id, run_id,
+	// ref, attempt, input, callback_url) or "input" (the step's input alone,
+	// for calling an existing API such as an OpenAI-compatible endpoint).
+	Body string `json:"body,omitempty"`
 }
 
 // Backoff kinds.
