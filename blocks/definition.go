@@ -5,6 +5,7 @@ package blocks
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -28,6 +29,9 @@ type Definition struct {
 	HeartbeatTimeout Duration           `json:"heartbeat_timeout,omitempty"`
 	Concurrency      int                `json:"concurrency,omitempty"`
 	Resources        map[string]float64 `json:"resources,omitempty"`
+
+	// cache holds the compiled input/output schemas; Parse fills it.
+	cache *schemaCache
 }
 
 // Queue is the worker queue the block's tasks go to: dispatch.queue, or the
@@ -129,8 +133,8 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // ParseDuration parses a Go duration, also accepting a "d" suffix for days.
 func ParseDuration(s string) (time.Duration, error) {
 	if n := len(s); n > 1 && s[n-1] == 'd' {
-		var days float64
-		if _, err := fmt.Sscanf(s[:n-1], "%g", &days); err == nil && days >= 0 {
+		days, err := strconv.ParseFloat(s[:n-1], 64)
+		if err == nil && days >= 0 && days <= 36500 && s[0] >= '0' && s[0] <= '9' {
 			return time.Duration(days * 24 * float64(time.Hour)), nil
 		}
 	}
@@ -143,3 +147,6 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	return v, nil
 }
+
+// String formats the duration like time.Duration.
+func (d Duration) String() string { return time.Duration(d).String() }

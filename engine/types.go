@@ -88,6 +88,11 @@ type Run struct {
 	StartedAt      *time.Time      `json:"started_at"`
 	FinishedAt     *time.Time      `json:"finished_at"`
 	Steps          []Step          `json:"steps,omitempty"`
+
+	// Rev guards concurrent writers (optimistic locking); Meta is the
+	// engine's bookkeeping. Neither is part of the API.
+	Rev  int64    `json:"-"`
+	Meta *RunMeta `json:"-"`
 }
 
 // Step is one execution of one block instance inside a run.
@@ -106,6 +111,10 @@ type Step struct {
 	CreatedAt  time.Time       `json:"created_at"`
 	StartedAt  *time.Time      `json:"started_at"`
 	FinishedAt *time.Time      `json:"finished_at"`
+
+	// Seq orders steps by creation; Control is a control block's state.
+	Seq     int          `json:"-"`
+	Control *StepControl `json:"-"`
 }
 
 // Attempt is one try of a step.

@@ -2,16 +2,28 @@ package flows
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/types"
 	"github.com/expr-lang/expr/vm"
 )
 
 // MaxExprNodes bounds the size of one compiled expression.
 const MaxExprNodes = 2000
+
+// MaxExprBytes bounds what one evaluation may build: strings and lists
+// made by +, repeat, join, concat, flatten, replace, toJSON, string and the
+// final result. Ranges and the functions over lists are bounded by the
+// expression language's own memory budget.
+const MaxExprBytes = 16 << 20
+
+// Names the sandbox adds; user expressions cannot name them.
+const budgetName = "__budget"
 
 // Expr is one compiled expression of the flow language (expr-lang).
 type Expr struct {
@@ -20,41 +32,105 @@ type Expr struct {
 	names  []string
 }
 
+// UnknownNameError is the compile error for a name that is not in scope.
+type UnknownNameError struct {
+	Source string
+	Name   string
+	Scope  []string
+}
+
+func (e *UnknownNameError) Error() string {
+	return fmt.Sprintf("unknown name %q%s; in scope here: %s", e.Name, suggestName(e.Name, e.Scope), strings.Join(e.Scope, ", "))
+}
+
+var unknownNameRE = regexp.MustCompile(`^unknown name ([A-Za-z_$][A-Za-z0-9_$]*)`)
+
 // CompileExpr compiles src with exactly the names in scope visible. A name
-// outside scope is a compile error.
+// outside scope is a compile error (*UnknownNameError).
 func CompileExpr(src string, scope []string) (*Expr, error) {
-	env := make(map[string]any, len(scope))
+	if strings.TrimSpace(src) == "" {
+		return nil, fmt.Errorf("expression is empty")
+	}
+	if len(src) > 64<<10 {
+		return nil, fmt.Errorf("expression is longer than 64 KiB")
+	}
+	env := make(types.Map, len(scope)+1)
 	for _, n := range scope {
-		env[n] = map[string]any{}
+		env[n] = types.Any // shapes are checked at run time
 	}
-	for _, n := range []string{"item", "index", "iteration"} {
-		if _, ok := env[n]; ok {
-			env[n] = any(nil)
-		}
-	}
-	prog, err := expr.Compile(src,
+	env[budgetName] = types.Any
+	sb := &sandbox{}
+	opts := []expr.Option{
 		expr.Env(env),
 		expr.MaxNodes(MaxExprNodes),
 		expr.DisableBuiltin("now"),
 		expr.DisableBuiltin("date"),
 		expr.DisableBuiltin("timezone"),
-	)
+		expr.DisableBuiltin("duration"),
+		expr.Patch(sb),
+	}
+	opts = append(opts, guardedFunctions()...)
+	prog, err := compileSafely(src, opts)
+	if err == nil && sb.err != nil {
+		err = sb.err
+	}
 	if err != nil {
+		line := firstLine(err.Error())
+		if m := unknownNameRE.FindStringSubmatch(line); m != nil && m[1] != budgetName {
+			return nil, &UnknownNameError{Source: src, Name: m[1], Scope: append([]string(nil), scope...)}
+		}
 		return nil, exprError(src, err)
 	}
-	return &Expr{Source: src, prog: prog, names: identifiers(prog.Node())}, nil
+	inScope := make(map[string]bool, len(scope))
+	for _, n := range scope {
+		inScope[n] = true
+	}
+	var names []string
+	for _, n := range identifiers(prog.Node()) {
+		if inScope[n] {
+			names = append(names, n)
+		}
+	}
+	return &Expr{Source: src, prog: prog, names: names}, nil
 }
 
-// Eval runs the expression against env (name -> value).
-func (e *Expr) Eval(env map[string]any) (any, error) {
-	v, err := expr.Run(e.prog, env)
+// compileSafely turns a panic of the expression compiler on hostile input
+// into an error.
+func compileSafely(src string, opts []expr.Option) (p *vm.Program, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("%v", r)
+		}
+	}()
+	return expr.Compile(src, opts...)
+}
+
+// Eval runs the expression against env (name -> value). Reading a member
+// of null gives null; evaluation fails when it would build more than
+// MaxExprBytes.
+func (e *Expr) Eval(env map[string]any) (v any, err error) {
+	run := make(map[string]any, len(env)+1)
+	for k, x := range env {
+		run[k] = x
+	}
+	b := &budget{}
+	run[budgetName] = b
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, fmt.Errorf("evaluate %q: %v", e.Source, r)
+		}
+	}()
+	v, err = expr.Run(e.prog, run)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate %q: %s", e.Source, firstLine(err.Error()))
+	}
+	if sizeOf(v, MaxExprBytes) > MaxExprBytes {
+		return nil, fmt.Errorf("evaluate %q: %s", e.Source, errTooBig)
 	}
 	return v, nil
 }
 
-// Names lists the top-level names the expression reads, sorted.
+// Names lists the names in scope the expression reads, sorted.
 func (e *Expr) Names() []string { return e.names }
 
 func identifiers(n ast.Node) []string {
@@ -111,48 +187,63 @@ type part struct {
 	expr *Expr
 }
 
-// CompileValue compiles every template inside v against scope.
+// CompileValue compiles every template inside v against scope. It returns
+// the first problem; the flow compiler reports all of them.
 func CompileValue(v any, scope []string) (*Value, error) {
+	var first error
+	out := compileValueAll(v, scope, "", func(_ string, err error) {
+		if first == nil {
+			first = err
+		}
+	})
+	if first != nil {
+		return nil, first
+	}
+	return out, nil
+}
+
+// compileValueAll compiles v, reporting every problem with the JSON pointer
+// (below ptr) of the string that holds it.
+func compileValueAll(v any, scope []string, ptr string, report func(ptr string, err error)) *Value {
 	switch t := v.(type) {
 	case string:
-		return compileString(t, scope)
+		c, err := compileString(t, scope)
+		if err != nil {
+			report(ptr, err)
+			return &Value{lit: t}
+		}
+		return c
 	case []any:
 		out := &Value{kind: kindList, list: make([]*Value, len(t))}
 		constant := true
-		var errs []error
 		for i, e := range t {
-			c, err := CompileValue(e, scope)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
+			c := compileValueAll(e, scope, ptr+"/"+strconv.Itoa(i), report)
 			out.list[i] = c
 			constant = constant && c.kind == kindLit
 		}
-		if len(errs) > 0 {
-			return nil, errs[0]
-		}
 		if constant {
-			return &Value{lit: v}, nil
+			return &Value{lit: v}
 		}
-		return out, nil
+		return out
 	case map[string]any:
 		out := &Value{kind: kindObject, fields: make(map[string]*Value, len(t))}
 		constant := true
-		for k, e := range t {
-			c, err := CompileValue(e, scope)
-			if err != nil {
-				return nil, err
-			}
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			c := compileValueAll(t[k], scope, ptr+"/"+escape(k), report)
 			out.fields[k] = c
 			constant = constant && c.kind == kindLit
 		}
 		if constant {
-			return &Value{lit: v}, nil
+			return &Value{lit: v}
 		}
-		return out, nil
+		return out
 	default:
-		return &Value{lit: v}, nil
+		return &Value{lit: v}
 	}
 }
 

@@ -1,6 +1,3 @@
-// Package flows owns blueprints: parsing, validation (JSON Schema and
-// semantics), compiling expressions once, and the immutable *Blueprint the
-// engine runs.
 package flows
 
 import (

@@ -3,10 +3,15 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weftlabs/weft/blocks"
 )
 
 // Config configures the HTTP server.
@@ -19,21 +24,52 @@ type Config struct {
 	// AuthRequired turns token checks on (set by cmd/weft from the listen
 	// address and the tokens configured, DESIGN.md §11).
 	AuthRequired bool
+	// AuthReason says why auth is on or off; it is logged at start.
+	AuthReason string
 }
 
 // Deps are the parts the server calls.
 type Deps struct {
 	Engine  Engine
 	Catalog Catalog
-	Logger  *slog.Logger
+	// Tokens looks up API tokens; required when AuthRequired.
+	Tokens TokenStore
+	// Ready reports database readiness for /readyz; when nil, Catalog is
+	// used if it implements Readier.
+	Ready  Readier
+	Logger *slog.Logger
+	// Registry receives the server's metrics and is served at /metrics;
+	// a new registry when nil.
+	Registry *prometheus.Registry
+	// BlockStoredFunc, when set, is called after a block definition was
+	// stored (the HTTP dispatcher uses it to start polling a new queue).
+	BlockStoredFunc func(def *blocks.Definition)
 }
+
+// Readier reports whether the database is reachable and migrated.
+type Readier interface {
+	Ready(ctx context.Context) error
+}
+
+// ReadyFunc adapts a function (such as the store's Ping) to Readier.
+type ReadyFunc func(ctx context.Context) error
+
+// Ready calls f.
+func (f ReadyFunc) Ready(ctx context.Context) error { return f(ctx) }
 
 // Server implements http.Handler.
 type Server struct {
-	cfg  Config
-	deps Deps
-	log  *slog.Logger
-	echo *echo.Echo
+	cfg     Config
+	deps    Deps
+	log     *slog.Logger
+	echo    *echo.Echo
+	metrics *metrics
+	// htmlError, when set by the pages, renders errors for browsers
+	// outside /api/.
+	htmlError func(c echo.Context, status int, msg string)
+
+	drainOnce sync.Once
+	draining  chan struct{}
 }
 
 // New builds the server and its routes.
@@ -45,12 +81,45 @@ func New(cfg Config, deps Deps) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, deps: deps, log: log, echo: echo.New()}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	if deps.Ready == nil {
+		if r, ok := deps.Catalog.(Readier); ok {
+			deps.Ready = r
+		}
+	}
+	s := &Server{cfg: cfg, deps: deps, log: log, echo: echo.New(), draining: make(chan struct{})}
+	s.metrics = newMetrics(deps.Registry, deps.Engine)
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
+	s.echo.HTTPErrorHandler = s.handleError
 	s.routes()
+	if cfg.AuthRequired {
+		log.Info("authentication required: send Authorization: Bearer <token>", "reason", cfg.AuthReason)
+	} else {
+		log.Warn("authentication off: every request is allowed", "reason", cfg.AuthReason)
+	}
 	return s
 }
 
 // ServeHTTP serves one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Drain ends parked long-polls and run waits (they answer at once, empty
+// or with the run as it is), so a graceful shutdown need not wait for
+// them. Other requests are left to finish.
+func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
+
+// parkCtx is the request's context, also ended by Drain.
+func (s *Server) parkCtx(c echo.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(c.Request().Context())
+	go func() {
+		select {
+		case <-s.draining:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}

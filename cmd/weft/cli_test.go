@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildWeft compiles the binary into a temporary directory.
+func buildWeft(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "weft")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runWeft(t *testing.T, bin string, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("weft %v: %v", args, err)
+	}
+	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+func TestCLIServeDeployRun(t *testing.T) {
+	t.Parallel()
+	bin := buildWeft(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "weft.db")
+
+	// An HTTP block service on loopback.
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var env struct {
+			Input struct {
+				N float64 `json:"n"`
+			} `json:"input"`
+		}
+		json.NewDecoder(r.Body).Decode(&env)
+		fmt.Fprintf(w, `{"square": %v}`, env.Input.N*env.Input.N)
+	}))
+	defer svc.Close()
+
+	defs := filepath.Join(dir, "defs")
+	os.MkdirAll(filepath.Join(defs, "blocks"), 0o755)
+	os.WriteFile(filepath.Join(defs, "blocks", "svc.square.json"),
+		[]byte(fmt.Sprintf(`{"name": "svc.square", "dispatch": {"kind": "http", "url": %q}}`, svc.URL+"/square")), 0o600)
+	os.WriteFile(filepath.Join(defs, "a-flow.json"), []byte(`{"name": "cli-flow",
+	  "blocks": [
+	    {"ref": "sq", "block": "svc.square", "input": {"n": "${flow.input.n}"}},
+	    {"ref": "plus", "type": "lambda", "expr": "sq.output.square + 1"}
+	  ],
+	  "output": {"result": "${plus.output}"}}`), 0o600)
+
+	// A token first: then the server on loopback requires it.
+	tok := runWeft(t, bin, nil, "token", "create", "--role", "admin", "--name", "ci", "--db", db)
+	if tok.code != 0 || !strings.HasPrefix(strings.TrimSpace(tok.stdout), "weft_") {
+		t.Fatalf("token create: %d %s %s", tok.code, tok.stdout, tok.stderr)
+	}
+	token := strings.TrimSpace(tok.stdout)
+
+	serve := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
+	serve.Env = append(os.Environ(), "WEFT_DB="+db)
+	stdout, _ := serve.StdoutPipe()
+	var serveErr bytes.Buffer
+	serve.Stderr = &serveErr
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- serve.Wait() }()
+	defer func() {
+		if serve.ProcessState == nil {
+			serve.Process.Kill()
+		}
+	}()
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "listening on ") {
+				lines <- strings.TrimPrefix(sc.Text(), "listening on ")
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	var url string
+	select {
+	case url = <-lines:
+	case err := <-exited:
+		t.Fatalf("serve exited: %v\n%s", err, serveErr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve did not start in 30s\n%s", serveErr.String())
+	}
+	if !strings.Contains(serveErr.String(), "authentication required") {
+		t.Errorf("serve did not log the auth mode:\n%s", serveErr.String())
+	}
+
+	noTok := runWeft(t, bin, nil, "deploy", "--server", url, defs)
+	if noTok.code != 1 || !strings.Contains(noTok.stderr, "authentication required") {
+		t.Fatalf("deploy without token: %d %s", noTok.code, noTok.stderr)
+	}
+	dep := runWeft(t, bin, []string{"WEFT_TOKEN=" + token, "WEFT_SERVER=" + url}, "deploy", defs)
+	if dep.code != 0 || !strings.Contains(dep.stdout, "block svc.square@1 stored") || !strings.Contains(dep.stdout, "flow cli-flow@1 stored") {
+		t.Fatalf("deploy: %d\n%s\n%s", dep.code, dep.stdout, dep.stderr)
+	}
+	run := runWeft(t, bin, nil, "run", "cli-flow", "--input", `{"n": 7}`, "--wait", "--server", url, "--token", token)
+	if run.code != 0 {
+		t.Fatalf("run --wait: %d\n%s\n%s", run.code, run.stdout, run.stderr)
+	}
+	var out map[string]any
+	if err := json.Unmarshal([]byte(run.stdout), &out); err != nil || out["result"] != float64(50) {
+		t.Fatalf("run output = %q (%v), want {\"result\": 50}", run.stdout, err)
+	}
+	if !strings.Contains(run.stderr, "sq") || !strings.Contains(run.stderr, "succeeded") {
+		t.Fatalf("run --wait printed no step progress:\n%s", run.stderr)
+	}
+	runs := runWeft(t, bin, []string{"WEFT_TOKEN=" + token}, "runs", "--server", url)
+	if runs.code != 0 || !strings.Contains(runs.stdout, "cli-flow") || !strings.Contains(runs.stdout, "succeeded") {
+		t.Fatalf("runs: %d\n%s\n%s", runs.code, runs.stdout, runs.stderr)
+	}
+
+	start := time.Now()
+	serve.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM\n%s", err, serveErr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("serve still running 10s after SIGTERM")
+	}
+	t.Logf("serve stopped %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+
+	if r := runWeft(t, bin, nil, "bench"); r.code != 2 || !strings.Contains(r.stderr, "not built yet") {
+		t.Fatalf("bench: %d %s", r.code, r.stderr)
+	}
+	for _, c := range []string{"serve", "migrate", "deploy", "run", "runs", "bench"} {
+		if r := runWeft(t, bin, nil, c, "--help"); r.code != 0 || !strings.Contains(r.stderr, "usage: weft "+c) {
+			t.Errorf("weft %s --help: %d %s", c, r.code, r.stderr)
+		}
+	}
+	if r := runWeft(t, bin, nil, "token", "--help"); r.code != 0 {
+		t.Errorf("weft token --help: %d", r.code)
+	}
+	if r := runWeft(t, bin, nil, "--help"); r.code != 0 || !strings.Contains(r.stdout, "deploy") {
+		t.Errorf("weft --help: %d %s", r.code, r.stdout)
+	}
+}

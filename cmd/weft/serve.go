@@ -1,0 +1,312 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/weftlabs/weft/blocks"
+	"github.com/weftlabs/weft/flows"
+	"github.com/weftlabs/weft/internal/dispatch"
+	"github.com/weftlabs/weft/internal/store"
+	"github.com/weftlabs/weft/server"
+)
+
+// serveOptions are weft serve's settings.
+type serveOptions struct {
+	db, addr, auth, publicURL string
+	load                      listFlag
+	retention                 string
+	maxBody                   int64
+	dispatchConcurrency       int
+	logLevel, logFormat       string
+}
+
+func serveFlags(fs *flag.FlagSet) *serveOptions {
+	o := &serveOptions{}
+	fs.StringVar(&o.db, "db", "weft.db", "database: a postgres:// URL or a SQLite file path")
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&o.auth, "auth", "auto", "auto: open on loopback while no token exists, required otherwise; on; off")
+	fs.StringVar(&o.publicURL, "public-url", "", "address services and workers call back on (default http://<addr>)")
+	fs.Var(&o.load, "load", "store the block and flow definitions in this directory at start (repeatable)")
+	fs.StringVar(&o.retention, "retention", "30d", "how long finished runs are kept (0 keeps them)")
+	fs.Int64Var(&o.maxBody, "max-body", 10<<20, "largest request body in bytes; larger is 413")
+	fs.IntVar(&o.dispatchConcurrency, "dispatch-concurrency", 16, "HTTP block requests in flight at most")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	return o
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+}
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := newFlags("serve", stderr)
+	o := serveFlags(fs)
+	fs.Usage = usage(fs, "serve [flags]", "Run the server: the JSON API, worker protocol, web UI, the engine and HTTP\ndispatch. Stops cleanly on SIGINT or SIGTERM within 10 seconds.")
+	if err := parse(fs, args, getenv); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
+	retention, err := blocks.ParseDuration(o.retention)
+	if err != nil {
+		return fmt.Errorf("--retention: %w", err)
+	}
+
+	st, err := store.Open(ctx, o.db, log)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer st.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEngine()
+	eng, engineDone, err := startEngine(engCtx, st, engineOptions{retention: retention, log: log, registry: reg})
+	if err != nil {
+		return err
+	}
+
+	if len(o.load) > 0 {
+		if err := loadDefinitions(ctx, st, o.load, log); err != nil {
+			stopEngine()
+			<-engineDone
+			return err
+		}
+	}
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		stopEngine()
+		<-engineDone
+		return fmt.Errorf("listen on %s: %w", o.addr, err)
+	}
+	tokens, err := st.CountTokens(ctx)
+	if err != nil {
+		return err
+	}
+	required, reason, err := authMode(o.auth, ln.Addr(), tokens)
+	if err != nil {
+		ln.Close()
+		stopEngine()
+		<-engineDone
+		return err
+	}
+	if required && tokens == 0 {
+		log.Warn("authentication is required but no token exists: create one with `weft token create --role admin --db " + o.db + "`")
+	}
+	public := o.publicURL
+	if public == "" {
+		public = publicURLFor(ln.Addr())
+	}
+
+	disp := dispatch.New(dispatch.Config{
+		PublicURL: public, Concurrency: o.dispatchConcurrency, DrainTimeout: 3 * time.Second,
+		Registerer: reg, Logger: log.With("component", "dispatch"),
+	}, eng, st)
+	dispCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDispatch()
+	dispDone := make(chan struct{})
+	go func() { defer close(dispDone); _ = disp.Run(dispCtx) }()
+
+	srv := server.New(server.Config{
+		PublicURL: public, MaxBodyBytes: o.maxBody, AuthRequired: required, AuthReason: reason,
+	}, server.Deps{
+		Engine: eng, Catalog: st, Tokens: st, Ready: server.ReadyFunc(st.Ping), Logger: log,
+		Registry: reg, BlockStoredFunc: disp.BlockStored,
+	})
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	log.Info("weft serving", "addr", ln.Addr().String(), "public_url", public, "db", redactDSN(o.db), "auth_required", required)
+	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case serveErr = <-served:
+	}
+
+	// Stop accepting and end parked polls; let running requests finish;
+	// then stop claiming HTTP work; then stop the engine's loops.
+	deadline := time.Now().Add(9 * time.Second)
+	srv.Drain()
+	sctx, cancel := context.WithDeadline(context.Background(), deadline.Add(-3*time.Second))
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("requests still running at shutdown were cut", "err", err)
+		hs.Close()
+	}
+	cancel()
+	stopDispatch()
+	<-dispDone
+	stopEngine()
+	select {
+	case <-engineDone:
+	case <-time.After(time.Until(deadline)):
+		log.Warn("engine did not stop in time")
+	}
+	log.Info("stopped")
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+// authMode decides whether tokens are required (DESIGN.md §11).
+func authMode(mode string, addr net.Addr, tokens int) (required bool, reason string, err error) {
+	loopback := isLoopback(addr)
+	switch mode {
+	case "on":
+		return true, "--auth=on", nil
+	case "off":
+		if !loopback {
+			return false, "--auth=off while listening on " + addr.String() + ": anyone who can reach it can do anything", nil
+		}
+		return false, "--auth=off", nil
+	case "auto", "":
+		switch {
+		case !loopback:
+			return true, "listening on " + addr.String() + ", not loopback", nil
+		case tokens > 0:
+			return true, strconv.Itoa(tokens) + " token(s) exist", nil
+		}
+		return false, "listening on loopback with no tokens (local development)", nil
+	}
+	return false, "", fmt.Errorf("--auth %q: use auto, on or off", mode)
+}
+
+func isLoopback(addr net.Addr) bool {
+	host := addr.String()
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		return ta.IP != nil && ta.IP.IsLoopback()
+	}
+	h, _, err := net.SplitHostPort(host)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(h)
+	return h == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+// publicURLFor is http://addr, with an unspecified host made 127.0.0.1.
+func publicURLFor(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// redactDSN hides a password in a postgres:// URL.
+func redactDSN(dsn string) string {
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		if at := strings.LastIndex(dsn, "@"); at > i {
+			cred := dsn[i+3 : at]
+			if u, _, ok := strings.Cut(cred, ":"); ok {
+				return dsn[:i+3] + u + ":***" + dsn[at:]
+			}
+		}
+	}
+	return dsn
+}
+
+// loadDefinitions stores the definitions under dirs: blocks first.
+func loadDefinitions(ctx context.Context, st *store.Store, dirs []string, log *slog.Logger) error {
+	blockDefs, flowDefs, err := findDefinitions(dirs)
+	if err != nil {
+		return fmt.Errorf("--load: %w", err)
+	}
+	var errs []error
+	for _, d := range blockDefs {
+		def, err := server.ParseBlock(d.raw)
+		if err == nil {
+			var v int
+			v, _, err = st.PutBlock(ctx, def, d.raw)
+			log.Info("block loaded", "block", def.Name, "version", v, "file", d.path)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", d.path, err))
+		}
+	}
+	failed := inPasses(flowDefs, func(d definition) error {
+		bp, err := flows.Parse(d.raw, st)
+		if err != nil {
+			return err
+		}
+		v, _, err := st.PutFlow(ctx, bp)
+		if err == nil {
+			log.Info("flow loaded", "flow", bp.Name, "version", v, "file", d.path)
+		}
+		return err
+	})
+	for p, err := range failed {
+		errs = append(errs, fmt.Errorf("%s: %w", p, err))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("--load: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := newFlags("migrate", stderr)
+	db := fs.String("db", "weft.db", "database: a postgres:// URL or a SQLite file path")
+	fs.Usage = usage(fs, "migrate [flags]", "Apply the pending database migrations and exit.")
+	if err := parse(fs, args, getenv); err != nil {
+		return err
+	}
+	log, _ := newLogger(stderr, "info", "text")
+	st, err := store.Open(ctx, *db, log)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	vs, err := st.AppliedMigrations(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "database %s is at migration %d\n", redactDSN(*db), last(vs))
+	return nil
+}
+
+func last(vs []int) int {
+	if len(vs) == 0 {
+		return 0
+	}
+	return vs[len(vs)-1]
+}

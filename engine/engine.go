@@ -1,0 +1,194 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// ErrInvalidInput marks a request the caller must fix: a run input that
+// does not match the flow's input schema, an unreadable cursor, a bad
+// parameter. The message says what to change.
+var ErrInvalidInput = errors.New("invalid input")
+
+// Config configures an Engine. The zero value is usable.
+type Config struct {
+	// NowFunc is the clock (default time.Now); tests pass a fake and call
+	// Tick after moving it.
+	NowFunc func() time.Time
+	// Retention is how long finished runs are kept (default 30 days;
+	// negative keeps them forever).
+	Retention time.Duration
+	// RetentionInterval is how often the purge runs (default 1h).
+	RetentionInterval time.Duration
+	// CronRefresh is how often the cron loop rereads the flows with cron
+	// triggers (default 1m), besides waking at each due time.
+	CronRefresh time.Duration
+	// DisableCron turns cron triggers off on this replica.
+	DisableCron bool
+	// MaxPollWait caps a poll's wait (default 60s).
+	MaxPollWait time.Duration
+	// StatsWindow is the period Stats counts runs and workers over
+	// (default 24h).
+	StatsWindow time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.NowFunc == nil {
+		c.NowFunc = time.Now
+	}
+	if c.Retention == 0 {
+		c.Retention = 30 * 24 * time.Hour
+	}
+	if c.RetentionInterval <= 0 {
+		c.RetentionInterval = time.Hour
+	}
+	if c.CronRefresh <= 0 {
+		c.CronRefresh = time.Minute
+	}
+	if c.MaxPollWait <= 0 {
+		c.MaxPollWait = 60 * time.Second
+	}
+	if c.StatsWindow <= 0 {
+		c.StatsWindow = 24 * time.Hour
+	}
+	return c
+}
+
+// Engine runs blueprints durably on a Store. It is safe for concurrent
+// use; several engines (replicas) may share one PostgreSQL store.
+type Engine struct {
+	cfg   Config
+	store Store
+	log   *slog.Logger
+	v     validator
+	hub   *hub
+	kick  chan struct{}
+	start time.Time
+
+	mu       sync.Mutex
+	touched  map[string]time.Time // worker id -> last recorded poll
+	nextWake time.Time // the timer loop's next due time
+}
+
+// New returns an engine on store. Call Run to start its loops (timers,
+// leases, cron, retention); the API methods work without it, but nothing
+// becomes due.
+func New(cfg Config, store Store, logger *slog.Logger) *Engine {
+	cfg = cfg.withDefaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{cfg: cfg, store: store, log: logger, v: schemaValidator{}, hub: newHub(),
+		kick: make(chan struct{}, 1), start: cfg.NowFunc().UTC(), touched: map[string]time.Time{}}
+}
+
+func (e *Engine) now() time.Time { return e.cfg.NowFunc().UTC() }
+
+// Run runs the engine's loops until ctx ends, then waits for them.
+func (e *Engine) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	loops := []func(context.Context){e.timerLoop, e.retentionLoop, e.listenLoop}
+	if !e.cfg.DisableCron {
+		loops = append(loops, e.cronLoop)
+	}
+	for _, loop := range loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					e.log.Error("engine loop panicked", "panic", fmt.Sprint(r))
+				}
+			}()
+			loop(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (e *Engine) kickTimers() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+func newID(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	return hex.EncodeToString(b)
+}
+
+// newRunID is sortable by creation time (a millisecond prefix) and random.
+func newRunID(now time.Time) string {
+	return fmt.Sprintf("%011x", now.UnixMilli()) + newID(7)
+}
+
+// hub parks pollers and run watchers until something changes in process.
+type hub struct {
+	mu     sync.Mutex
+	queues map[string]map[chan struct{}]struct{}
+	runs   map[string]map[chan struct{}]struct{}
+}
+
+func newHub() *hub {
+	return &hub{queues: map[string]map[chan struct{}]struct{}{}, runs: map[string]map[chan struct{}]struct{}{}}
+}
+
+func (h *hub) watch(m map[string]map[chan struct{}]struct{}, keys []string) (chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	h.mu.Lock()
+	for _, k := range keys {
+		if m[k] == nil {
+			m[k] = map[chan struct{}]struct{}{}
+		}
+		m[k][ch] = struct{}{}
+	}
+	h.mu.Unlock()
+	return ch, func() {
+		h.mu.Lock()
+		for _, k := range keys {
+			delete(m[k], ch)
+			if len(m[k]) == 0 {
+				delete(m, k)
+			}
+		}
+		h.mu.Unlock()
+	}
+}
+
+func (h *hub) wake(m map[string]map[chan struct{}]struct{}, keys []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	send := func(set map[chan struct{}]struct{}) {
+		for ch := range set {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
+	if keys == nil {
+		for _, set := range m {
+			send(set)
+		}
+		return
+	}
+	for _, k := range keys {
+		send(m[k])
+	}
+}
+
+func (h *hub) watchQueues(qs []string) (chan struct{}, func()) { return h.watch(h.queues, qs) }
+func (h *hub) wakeQueues(qs []string)                          { h.wake(h.queues, qs) }
+func (h *hub) watchRun(id string) (chan struct{}, func())      { return h.watch(h.runs, []string{id}) }
+func (h *hub) wakeRuns(ids []string)                           { h.wake(h.runs, ids) }

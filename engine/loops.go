@@ -1,0 +1,290 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// maxSleep bounds a loop's sleep so a clock jump cannot strand it.
+const maxSleep = time.Hour
+
+func (e *Engine) sleep(ctx context.Context, until time.Time, ok bool, kick <-chan struct{}) bool {
+	d := maxSleep
+	if ok {
+		d = until.Sub(e.now())
+		if d > maxSleep {
+			d = maxSleep
+		}
+		if d < 0 {
+			d = 0
+		}
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-kick:
+	}
+	return true
+}
+
+// timerLoop fires due timers and expired leases, then sleeps until the
+// next due time or a wake-up.
+func (e *Engine) timerLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		next, ok, err := e.Tick(ctx)
+		if err != nil && ctx.Err() == nil {
+			e.log.Error("timers", attrErr(err))
+			next, ok = e.now().Add(time.Second), true
+		}
+		if !e.sleep(ctx, next, ok, e.kick) {
+			return
+		}
+	}
+}
+
+func ignorable(err error) bool {
+	return errors.Is(err, errStale) || errors.Is(err, ErrInvalidState) || errors.Is(err, ErrNotFound)
+}
+
+// Tick does everything due at the engine's now: fires timers (waits,
+// timeouts), fails attempts whose lease expired, wakes pollers for tasks
+// whose back-off ended. It returns the next due time (ok=false: none).
+// The timer loop calls it; tests call it after moving a fake clock.
+func (e *Engine) Tick(ctx context.Context) (time.Time, bool, error) {
+	now := e.now()
+	for i := 0; i < 10000; i++ {
+		found := false
+		err := e.inTx(ctx, func(tx Store, n *txNotes) error {
+			ts, err := tx.DueTimers(ctx, now, 1)
+			if err != nil || len(ts) == 0 {
+				return err
+			}
+			found = true
+			t := ts[0]
+			err = e.applyTx(ctx, tx, t.RunID, change{Kind: chTimer, Actor: "engine", Path: t.Path, Timer: t}, n)
+			if ignorable(err) {
+				e.log.Debug("timer ignored", attrRun(t.RunID), attrStep(t.Path), "kind", t.Kind, attrErr(err))
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			return time.Time{}, false, fmt.Errorf("fire timers: %w", err)
+		}
+		if !found {
+			break
+		}
+	}
+	for {
+		recs, err := e.store.ExpiredLeases(ctx, now, 100)
+		if err != nil {
+			return time.Time{}, false, err
+		}
+		for _, t := range recs {
+			err := e.inTx(ctx, func(tx Store, n *txNotes) error {
+				if err := tx.ConsumeTask(ctx, t.ID, t.Lease); err != nil {
+					if errors.Is(err, ErrConflict) {
+						return nil // reported or extended meanwhile
+					}
+					return err
+				}
+				err := e.applyTx(ctx, tx, t.RunID, change{Kind: chLeaseExpired, Actor: "engine", Path: t.Path, Attempt: t.Attempt}, n)
+				if ignorable(err) {
+					return nil
+				}
+				if err == nil {
+					e.log.Warn("lease expired; attempt failed", attrTask(t.ID), attrRun(t.RunID), attrStep(t.Path), attrAttempt(t.Attempt))
+				}
+				return err
+			})
+			if err != nil {
+				return time.Time{}, false, fmt.Errorf("expire leases: %w", err)
+			}
+		}
+		if len(recs) < 100 {
+			break
+		}
+	}
+	// When the last known due time has passed, tasks whose back-off ended
+	// may be visible now: let pollers look.
+	e.mu.Lock()
+	due := !e.nextWake.IsZero() && !e.nextWake.After(now)
+	e.mu.Unlock()
+	if due {
+		e.hub.wakeQueues(nil)
+	}
+	next, ok, err := e.store.NextWake(ctx, now)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	e.mu.Lock()
+	e.nextWake = time.Time{}
+	if ok {
+		e.nextWake = next
+	}
+	e.mu.Unlock()
+	return next, ok, nil
+}
+
+// cronLoop starts runs for cron triggers.
+func (e *Engine) cronLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		next, ok, err := e.TickCron(ctx)
+		if err != nil && ctx.Err() == nil {
+			e.log.Error("cron", attrErr(err))
+		}
+		refresh := e.now().Add(e.cfg.CronRefresh)
+		if !ok || next.After(refresh) {
+			next = refresh
+		}
+		if !e.sleep(ctx, next, true, nil) {
+			return
+		}
+	}
+}
+
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// ParseCron parses a 5-field cron spec or a descriptor such as @hourly.
+func ParseCron(spec string) (cron.Schedule, error) { return cronParser.Parse(spec) }
+
+// TickCron starts the runs of cron triggers that are due and returns the
+// next due time. Each due time fires at most once across replicas (a
+// unique row in cron_fires is written first). After downtime a trigger
+// fires once, for the most recent due time it missed, not for every one;
+// a trigger never fired before starts counting at the engine's start.
+func (e *Engine) TickCron(ctx context.Context) (time.Time, bool, error) {
+	bps, err := e.store.CronFlows(ctx)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	now := e.now()
+	var next time.Time
+	var any bool
+	for _, bp := range bps {
+		last, fired, err := e.store.LastCronFire(ctx, bp.Name)
+		if err != nil {
+			return time.Time{}, false, err
+		}
+		from := e.start
+		if fired && last.After(from) {
+			from = last
+		}
+		for ti, trig := range bp.Triggers {
+			if trig.Cron == "" {
+				continue
+			}
+			sched, err := ParseCron(trig.Cron)
+			if err != nil {
+				e.log.Error("cron trigger does not parse", attrFlow(bp.Name), "cron", trig.Cron, attrErr(err))
+				continue
+			}
+			due := time.Time{}
+			for t, i := sched.Next(from), 0; !t.IsZero() && !t.After(now) && i < 1_000_000; t, i = sched.Next(t), i+1 {
+				due = t
+			}
+			if !due.IsZero() {
+				if err := e.fireCron(ctx, bp.Name, ti, trig.Input, due); err != nil {
+					e.log.Error("cron run did not start", attrFlow(bp.Name), attrErr(err))
+				}
+			}
+			if t := sched.Next(now); !t.IsZero() && (!any || t.Before(next)) {
+				next, any = t, true
+			}
+		}
+	}
+	return next, any, nil
+}
+
+func (e *Engine) fireCron(ctx context.Context, flow string, trigger int, input []byte, due time.Time) error {
+	bp, err := e.store.GetFlow(ctx, flow, 0)
+	if err != nil {
+		return err
+	}
+	key := "cron:" + flow + ":" + strconv.FormatInt(due.Unix(), 10)
+	if trigger > 0 {
+		key += ":" + strconv.Itoa(trigger)
+	}
+	return e.inTx(ctx, func(tx Store, n *txNotes) error {
+		ok, err := tx.ClaimCronFire(ctx, flow, due, "", e.now())
+		if err != nil || !ok {
+			return err
+		}
+		id, err := e.startTx(ctx, tx, n, bp, StartParams{Flow: flow, Input: input, IdempotencyKey: key, Trigger: "cron", Actor: "cron"})
+		if err != nil {
+			return err
+		}
+		e.log.Info("cron run started", attrFlow(flow), attrRun(id), "due", due.Format(time.RFC3339))
+		return nil
+	})
+}
+
+// retentionLoop purges finished runs older than the retention period.
+func (e *Engine) retentionLoop(ctx context.Context) {
+	if e.cfg.Retention < 0 {
+		return
+	}
+	for ctx.Err() == nil {
+		if _, err := e.Purge(ctx); err != nil && ctx.Err() == nil {
+			e.log.Error("purge finished runs", attrErr(err))
+		}
+		if !e.sleep(ctx, e.now().Add(e.cfg.RetentionInterval), true, nil) {
+			return
+		}
+	}
+}
+
+// PurgeBatch is how many runs one purge statement deletes.
+const PurgeBatch = 500
+
+// Purge deletes runs finished longer than Config.Retention ago, in
+// batches, and returns how many went.
+func (e *Engine) Purge(ctx context.Context) (int, error) {
+	if e.cfg.Retention < 0 {
+		return 0, nil
+	}
+	before := e.now().Add(-e.cfg.Retention)
+	total := 0
+	for ctx.Err() == nil {
+		n, err := e.store.PurgeRuns(ctx, before, PurgeBatch)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < PurgeBatch {
+			break
+		}
+	}
+	if total > 0 {
+		e.log.Info("finished runs purged", "count", total)
+	}
+	return total, nil
+}
+
+// listenLoop relays other replicas' wake-ups to this one's waiters.
+func (e *Engine) listenLoop(ctx context.Context) {
+	err := e.store.Listen(ctx, func(topic string) {
+		switch {
+		case topic == "":
+			e.hub.wakeQueues(nil)
+			e.hub.wakeRuns(nil)
+			e.kickTimers()
+		case strings.HasPrefix(topic, "run:"):
+			e.hub.wakeRuns([]string{strings.TrimPrefix(topic, "run:")})
+		default:
+			e.hub.wakeQueues([]string{topic})
+		}
+	})
+	if err != nil && ctx.Err() == nil {
+		e.log.Error("listen for wake-ups", attrErr(err))
+	}
+}

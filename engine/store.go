@@ -1,0 +1,166 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/weftlabs/weft/flows"
+)
+
+// Store is everything the engine asks of the database. internal/store
+// implements it for SQLite and PostgreSQL; internal/store/storetest is the
+// suite both pass. Every mutation is guarded: runs by Rev, tasks by lease.
+type Store interface {
+	// InTx runs fn in one transaction; fn's error rolls it back.
+	InTx(ctx context.Context, fn func(tx Store) error) error
+
+	// GetFlow returns a compiled blueprint; version 0 = latest.
+	GetFlow(ctx context.Context, name string, version int) (*flows.Blueprint, error)
+	// CronFlows returns the latest version of every flow with a cron trigger.
+	CronFlows(ctx context.Context) ([]*flows.Blueprint, error)
+
+	// CreateRun inserts a run (without steps). A duplicate idempotency key
+	// is ErrConflict.
+	CreateRun(ctx context.Context, r Run) error
+	// RunByIdempotencyKey finds a run by its key (ErrNotFound when none).
+	RunByIdempotencyKey(ctx context.Context, key string) (Run, error)
+	// LoadRun reads a run, with its steps when withSteps (sorted by Seq).
+	LoadRun(ctx context.Context, id string, withSteps bool) (Run, error)
+	// SaveRun writes the run's columns when its rev is still readRev and
+	// bumps rev; ErrConflict otherwise.
+	SaveRun(ctx context.Context, r Run, readRev int64) error
+	// UpsertSteps inserts or replaces steps of a run by path.
+	UpsertSteps(ctx context.Context, runID string, steps []Step) error
+	// DeleteSteps removes steps of a run by path.
+	DeleteSteps(ctx context.Context, runID string, paths []string) error
+	// ChildRuns lists the ids of runs started by runID's subflow steps.
+	ChildRuns(ctx context.Context, runID string) ([]string, error)
+	ListRuns(ctx context.Context, f RunFilter) (RunPage, error)
+	// PurgeRuns deletes up to limit finished runs finished before t.
+	PurgeRuns(ctx context.Context, before time.Time, limit int) (int, error)
+
+	AppendEvents(ctx context.Context, evs []Event) error
+	Events(ctx context.Context, runID string, afterSeq int64, limit int) ([]Event, error)
+
+	AddTasks(ctx context.Context, tasks []TaskRecord) error
+	// ClaimTasks leases up to p.Max visible tasks of p.Queues that fit
+	// p.Resources and their block's concurrency cap.
+	ClaimTasks(ctx context.Context, p ClaimParams) ([]TaskRecord, error)
+	// GetTask reads a task by id (ErrNotFound when none).
+	GetTask(ctx context.Context, id string) (TaskRecord, error)
+	// ConsumeTask deletes the task if lease is its current lease; else
+	// ErrConflict.
+	ConsumeTask(ctx context.Context, id, lease string) error
+	// ExtendLease moves a leased task's expiry; ErrConflict on a stale lease.
+	ExtendLease(ctx context.Context, id, lease string, until time.Time) (TaskRecord, error)
+	// AbandonTasks deletes the ready tasks of the run's paths (all paths
+	// when nil) and marks leased ones cancel_requested.
+	AbandonTasks(ctx context.Context, runID string, paths []string) error
+	// ExpiredLeases returns leased tasks whose lease ended at or before now.
+	ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]TaskRecord, error)
+	// NextWake is the earliest of: a leased task's expiry, a delayed ready
+	// task's visibility after now, a timer's due time (ok=false: none).
+	NextWake(ctx context.Context, now time.Time) (t time.Time, ok bool, err error)
+
+	AddTimers(ctx context.Context, timers []Timer) error
+	// DeleteTimers removes the run's timers of paths (all when nil).
+	DeleteTimers(ctx context.Context, runID string, paths []string) error
+	// DueTimers removes and returns up to limit timers due at or before now.
+	DueTimers(ctx context.Context, now time.Time, limit int) ([]Timer, error)
+
+	TouchWorker(ctx context.Context, w WorkerSeen) error
+	// ClaimCronFire records the firing of flow at due; false when another
+	// replica (or an earlier pass) already did.
+	ClaimCronFire(ctx context.Context, flow string, due time.Time, runID string, now time.Time) (bool, error)
+	// LastCronFire is the latest recorded due time of flow (ok=false: none).
+	LastCronFire(ctx context.Context, flow string) (time.Time, bool, error)
+
+	Stats(ctx context.Context, since time.Time) (Stats, error)
+
+	// Notify announces new work to other replicas once the transaction
+	// commits (no-op without a cross-process channel).
+	Notify(ctx context.Context, topic string) error
+	// Listen calls fn for every notification from other processes until ctx
+	// ends (returns at once when the store has no such channel).
+	Listen(ctx context.Context, fn func(topic string)) error
+}
+
+// ClaimParams selects tasks to lease.
+type ClaimParams struct {
+	Queues    []string
+	Max       int
+	WorkerID  string
+	Resources map[string]float64 // nil: the worker takes tasks with no resources only
+	Lease     string             // the token the claimed tasks get
+	Now       time.Time
+}
+
+// Task states.
+const (
+	TaskReady  = "ready"
+	TaskLeased = "leased"
+)
+
+// TaskRecord is a task as stored.
+type TaskRecord struct {
+	Task
+	StepSeq         int // orders tasks made at the same moment
+	Queue           string
+	State           string
+	VisibleAt       time.Time
+	LeaseDuration   time.Duration
+	LeaseExpiresAt  *time.Time
+	WorkerID        string
+	Resources       map[string]float64
+	Concurrency     int
+	CancelRequested bool
+	CreatedAt       time.Time
+}
+
+// Timer kinds.
+const (
+	TimerWake        = "wake"         // a wait's duration/until ended
+	TimerWaitTimeout = "wait_timeout" // a wait's timeout
+	TimerStepTimeout = "step_timeout" // an attempt ran past the step timeout
+	TimerRetry       = "retry"        // reserved
+	TimerRunTimeout  = "run_timeout"  // the blueprint's timeout
+)
+
+// Timer is a due time for one run.
+type Timer struct {
+	ID      int64
+	RunID   string
+	Path    string
+	Kind    string
+	Attempt int
+	DueAt   time.Time
+}
+
+// RunMeta is the engine's private bookkeeping of a run, stored with it.
+type RunMeta struct {
+	// Signals delivered before a wait for them was reached, oldest first.
+	Signals map[string][]json.RawMessage `json:"signals,omitempty"`
+	// Phase: "" (normal), "compensating", "on_failure".
+	Phase string `json:"phase,omitempty"`
+	// Final is the status the run ends with once compensation and
+	// on_failure blocks are done.
+	Final RunStatus `json:"final,omitempty"`
+	// Done lists succeeded steps with a compensation, in completion order.
+	Done []string `json:"done,omitempty"`
+	// NextSeq numbers steps in creation order.
+	NextSeq int `json:"next_seq,omitempty"`
+	// Overrides replaces the evaluated input of a ref (rerun with edited input).
+	Overrides map[string]json.RawMessage `json:"overrides,omitempty"`
+	// PausedFrom is the status to return to on resume.
+	PausedFrom RunStatus `json:"paused_from,omitempty"`
+}
+
+// StepControl is the engine's private state of a control block step.
+type StepControl struct {
+	Case      string          `json:"case,omitempty"`      // decision: the case that ran
+	Items     json.RawMessage `json:"items,omitempty"`     // map: the evaluated items
+	Iteration int             `json:"iteration,omitempty"` // loop: current iteration (0-based)
+	Winner    int             `json:"winner,omitempty"`    // fork any: 1 + the winning branch
+	Handled   bool            `json:"handled,omitempty"`   // a failure handled by catch
+}

@@ -1,0 +1,102 @@
+// Package flows owns blueprints: parsing, validation (JSON Schema and
+// semantics), compiling expressions once, and the immutable *Blueprint the
+// engine runs.
+//
+// # Parsing and validation
+//
+// Parse (at upload) and Compile (when a stored flow is reloaded with the
+// block versions it was pinned to) check a blueprint in three passes and
+// report every problem at once, each a *ValidationError with a JSON
+// pointer, a plain message and, from the uploaded text, line and column:
+//
+//  1. JSON syntax: a document that is not JSON gives one error at the
+//     line:col of the fault.
+//  2. The JSON Schema in SchemaJSON (draft-07, also served at
+//     /api/v1/schema/flow.json): unknown keys (with a "did you mean"),
+//     types, required keys per block type, ref and name patterns,
+//     durations, enums. Keys that appear twice in one object are errors.
+//  3. Semantics: unique refs; refs that are not names of the expression
+//     environment, keywords or functions of the language; keys that do not
+//     apply to the block's type; known blocks and versions (a name without
+//     @version resolves to the latest and is recorded in Blueprint.Pins;
+//     name@N is exact); every expression compiles with only the names in
+//     scope; constant input fields fit the block's input_schema (templated
+//     fields are checked at dispatch, and a required key is satisfied by a
+//     template); a wait has exactly one of duration, until or signal
+//     (timeout only with signal or until); a constant until is RFC 3339;
+//     a subflow does not start its own flow; cron triggers parse (five
+//     fields or a descriptor such as @daily) and their constant input fits
+//     the flow's input_schema; user schemas use only local $ref.
+//
+// # Scope
+//
+// An expression sees these names:
+//
+//   - flow everywhere: {input, run_id, name, version, error}; error is set
+//     while on_failure runs.
+//   - in a sequence, the refs of the blocks before it, and of the blocks
+//     enclosing it (the enclosing control block's own ref is not, since it
+//     has not finished);
+//   - after a fork: the fork's ref and the refs directly inside every
+//     branch (with join "any", branches that did not finish read as null).
+//     Inside a branch, a sibling branch's refs are not visible;
+//   - inside a map's do: item (the element) and index (0-based), plus the
+//     do's earlier refs. After the map only the map's ref is visible; its
+//     output is the list of each iteration's last output;
+//   - inside a loop's do: iteration (the number of iterations done before
+//     this one) and the do's earlier refs; while sees iteration and every
+//     ref of do holding its latest value. After the loop only its ref;
+//   - refs inside decision cases (and default), catch, and map and loop
+//     bodies are visible only inside them. After a decision only its ref
+//     is visible; its output is the last output of the case that ran;
+//   - catch blocks also see the failed block's own ref (its error);
+//     compensate input sees the compensated block's ref (its output);
+//   - the flow's output and on_failure see every ref that runs at most
+//     once per run: all refs except those inside map and loop bodies
+//     (a ref that did not run reads as null there). on_failure blocks also
+//     see the on_failure blocks before them.
+//   - secrets is never in a blueprint's scope; it exists only in an http
+//     block's dispatch url and headers (${secrets.NAME}).
+//
+// A name outside scope is an upload error that lists what is in scope:
+// unknown name "trian" (did you mean "train"?); in scope here: flow, load, prep.
+//
+// # The environment the engine builds
+//
+// Expr.Eval and Value.Eval take map[string]any:
+//
+//	"flow":  {"input": any, "run_id": string, "name": string, "version": int, "error": any}
+//	<ref>:   {"input": any, "output": any, "status": string, "attempts": int, "error": any}
+//	"item", "index":  in map bodies
+//	"iteration":      in loop bodies and while
+//
+// A ref that has not run may be left out; it then reads as null.
+//
+// # Expressions
+//
+// The language is github.com/expr-lang/expr. expr, items and while are
+// bare expressions; inside any input value (and output, message, until)
+// expressions are written in ${...}:
+//
+//   - a string that is exactly one ${...} keeps the result's JSON type
+//     ("${load.output.rows}" is a list, "${x.output.n + 1}" a number);
+//   - any other string interpolates: strings as they are, null as "null",
+//     whole numbers without decimals, other values as JSON;
+//   - $${ is a literal "${".
+//
+// Missing paths read as null: a missing key gives null and reading a
+// member of null gives null (every member access is nil-safe, as if
+// written a?.b), so "${register.output.uri}" is null when register did
+// not run; ?? supplies a default. Indexing a list out of range is an
+// error. Arithmetic or comparison on null is an evaluation error naming
+// the expression.
+//
+// Evaluation is sandboxed and bounded: no I/O and no clock (now, date,
+// timezone and duration are disabled); at most MaxExprNodes nodes per
+// expression; ranges and list functions are bounded by the language's
+// memory budget; strings and lists built by +, repeat, join, concat,
+// flatten, replace, toJSON, string and toBase64, and the final result, are
+// bounded by MaxExprBytes per evaluation, so an expression that tries to
+// build a huge value fails fast instead of exhausting memory. Names
+// starting with __ are reserved.
+package flows

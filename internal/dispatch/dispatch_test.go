@@ -1,0 +1,335 @@
+package dispatch_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/weftlabs/weft/blocks"
+	"github.com/weftlabs/weft/engine"
+	"github.com/weftlabs/weft/flows"
+	"github.com/weftlabs/weft/internal/dispatch"
+	"github.com/weftlabs/weft/internal/store"
+	"github.com/weftlabs/weft/server"
+)
+
+// bundle is a store, a running engine, the server (for callbacks) and a
+// running dispatcher.
+type bundle struct {
+	st  *store.Store
+	eng *engine.Engine
+}
+
+const secretValue = "tok-very-secret-123"
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "weft.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := engine.New(engine.Config{}, st, nil)
+	engDone := make(chan struct{})
+	go func() { defer close(engDone); eng.Run(ctx) }()
+
+	srv := server.New(server.Config{}, server.Deps{Engine: eng, Catalog: st})
+	api := httptest.NewServer(srv)
+
+	d := dispatch.New(dispatch.Config{
+		PublicURL: api.URL, PollWait: 5 * time.Second, DrainTimeout: time.Second,
+		LookupEnvFunc: func(k string) (string, bool) {
+			if k == "WEFT_SECRET_SERVICE_TOKEN" {
+				return secretValue, true
+			}
+			return "", false
+		},
+	}, eng, st)
+	dDone := make(chan struct{})
+	go func() { defer close(dDone); d.Run(ctx) }()
+	t.Cleanup(func() {
+		api.Close()
+		cancel()
+		<-dDone
+		<-engDone
+		st.Close()
+	})
+	return &bundle{st: st, eng: eng}
+}
+
+// flowFor stores an http block pointing at url and a one-step flow using it.
+func (b *bundle) flowFor(t *testing.T, name, url string, extra string) string {
+	t.Helper()
+	ctx := context.Background()
+	raw := fmt.Sprintf(`{"name": %q, "dispatch": {"kind": "http", "url": %q,
+	  "headers": {"Authorization": "Bearer ${secrets.SERVICE_TOKEN}"}%s},
+	  "retry": {"max_attempts": 3, "initial_interval": "10ms"}}`, name, url, extra)
+	def, err := server.ParseBlock([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.st.PutBlock(ctx, def, []byte(raw)); err != nil {
+		t.Fatal(err)
+	}
+	flow := fmt.Sprintf(`{"name": "f-%s", "blocks": [{"ref": "call", "block": %q, "input": {"x": "${flow.input.x}"}}],
+	  "output": {"got": "${call.output}"}}`, name, name)
+	bp, err := flows.Parse([]byte(flow), b.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.st.PutFlow(ctx, bp); err != nil {
+		t.Fatal(err)
+	}
+	return bp.Name
+}
+
+// runToEnd starts a run and waits until it is finished.
+func (b *bundle) runToEnd(t *testing.T, flow string) engine.Run {
+	t.Helper()
+	ctx := context.Background()
+	run, _, err := b.eng.StartRun(ctx, engine.StartParams{Flow: flow, Input: json.RawMessage(`{"x": 21}`), Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !run.Status.Finished() {
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s still %s after 20s", run.ID, run.Status)
+		}
+		run, err = b.eng.WaitRun(ctx, run.ID, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	run, err = b.eng.GetRun(ctx, run.ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run
+}
+
+// service is a real HTTP service on loopback that records what it got.
+type service struct {
+	mu   sync.Mutex
+	reqs []recorded
+	srv  *httptest.Server
+}
+
+type recorded struct {
+	path, auth, key string
+	body            map[string]any
+}
+
+func newService(t *testing.T, h func(w http.ResponseWriter, r *http.Request, n int, body map[string]any)) *service {
+	t.Helper()
+	s := &service{}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		var body map[string]any
+		json.Unmarshal(raw, &body)
+		s.mu.Lock()
+		s.reqs = append(s.reqs, recorded{path: r.URL.Path, auth: r.Header.Get("Authorization"),
+			key: r.Header.Get("Idempotency-Key"), body: body})
+		n := len(s.reqs)
+		s.mu.Unlock()
+		h(w, r, n, body)
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *service) requests() []recorded {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]recorded(nil), s.reqs...)
+}
+
+func step(t *testing.T, run engine.Run) engine.Step {
+	t.Helper()
+	for _, st := range run.Steps {
+		if st.Ref == "call" {
+			return st
+		}
+	}
+	t.Fatalf("run %s has no step call: %+v", run.ID, run.Steps)
+	return engine.Step{}
+}
+
+func TestHTTPPushSucceeds(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	svc := newService(t, func(w http.ResponseWriter, r *http.Request, n int, body map[string]any) {
+		in, _ := body["input"].(map[string]any)
+		fmt.Fprintf(w, `{"doubled": %v}`, in["x"].(float64)*2)
+	})
+	run := b.runToEnd(t, b.flowFor(t, "svc.ok", svc.srv.URL+"/ok", ""))
+	if run.Status != engine.RunSucceeded {
+		t.Fatalf("run %s: %v", run.Status, run.Error)
+	}
+	if string(run.Output) != `{"got":{"doubled":42}}` {
+		t.Fatalf("output = %s, want {\"got\":{\"doubled\":42}}", run.Output)
+	}
+	reqs := svc.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("service got %d requests, want 1", len(reqs))
+	}
+	r := reqs[0]
+	if r.auth != "Bearer "+secretValue {
+		t.Errorf("Authorization = %q, want the resolved secret", r.auth)
+	}
+	if r.key == "" || r.key != r.body["task_id"] {
+		t.Errorf("Idempotency-Key %q, task_id %v: want equal and set", r.key, r.body["task_id"])
+	}
+	for _, k := range []string{"run_id", "ref", "attempt", "input", "callback_url", "lease"} {
+		if _, ok := r.body[k]; !ok {
+			t.Errorf("envelope lacks %s: %v", k, r.body)
+		}
+	}
+	if r.body["run_id"] != run.ID || r.body["ref"] != "call" {
+		t.Errorf("envelope run_id/ref = %v/%v", r.body["run_id"], r.body["ref"])
+	}
+}
+
+func TestHTTPPushInputBody(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	svc := newService(t, func(w http.ResponseWriter, r *http.Request, n int, body map[string]any) {
+		fmt.Fprintf(w, `{"choices": [{"message": {"content": "x was %v"}}]}`, body["x"])
+	})
+	run := b.runToEnd(t, b.flowFor(t, "svc.chat", svc.srv.URL+"/v1/chat/completions", `, "body": "input"`))
+	if run.Status != engine.RunSucceeded {
+		t.Fatalf("run %s: %v", run.Status, run.Error)
+	}
+	reqs := svc.requests()
+	if len(reqs) != 1 || reqs[0].body["x"] != float64(21) || reqs[0].body["task_id"] != nil {
+		t.Fatalf("service got %+v, want the bare input {x: 21}", reqs)
+	}
+	if !strings.Contains(string(run.Output), "x was 21") {
+		t.Fatalf("output = %s", run.Output)
+	}
+}
+
+func TestHTTPPush4xxFailsWithoutRetry(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	svc := newService(t, func(w http.ResponseWriter, r *http.Request, n int, body map[string]any) {
+		w.WriteHeader(http.StatusBadRequest)
+		// A careless service echoes the credentials it was sent.
+		fmt.Fprintf(w, `{"error": "bad x", "you_sent": %q}`, r.Header.Get("Authorization"))
+	})
+	run := b.runToEnd(t, b.flowFor(t, "svc.bad", svc.srv.URL+"/bad", ""))
+	if run.Status != engine.RunFailed {
+		t.Fatalf("run %s, want failed", run.Status)
+	}
+	if n := len(svc.requests()); n != 1 {
+		t.Fatalf("service got %d requests, want 1 (a 4xx is not retried)", n)
+	}
+	st := step(t, run)
+	if st.Error == nil || !strings.Contains(st.Error.Message, "400") || !strings.Contains(st.Error.Message, "bad x") {
+		t.Fatalf("step error = %+v, want the 400 and the body", st.Error)
+	}
+	evs, err := b.eng.Events(context.Background(), run.ID, 0, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, _ := json.Marshal(struct {
+		Run    engine.Run
+		Events []engine.Event
+	}{run, evs})
+	if bytes.Contains(all, []byte(secretValue)) {
+		t.Fatalf("the secret appears in the run or its events: %s", all)
+	}
+	if !bytes.Contains(all, []byte(dispatch.Redacted)) {
+		t.Fatalf("the echoed secret was not replaced by %s: %s", dispatch.Redacted, st.Error.Message)
+	}
+}
+
+func TestHTTPPush5xxThenSucceeds(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	svc := newService(t, func(w http.ResponseWriter, r *http.Request, n int, body map[string]any) {
+		if n == 1 {
+			http.Error(w, "warming up", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, `{"ok": true}`)
+	})
+	run := b.runToEnd(t, b.flowFor(t, "svc.flaky", svc.srv.URL+"/flaky", ""))
+	if run.Status != engine.RunSucceeded {
+		t.Fatalf("run %s: %v", run.Status, run.Error)
+	}
+	reqs := svc.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("service got %d requests, want 2", len(reqs))
+	}
+	if a1, a2 := reqs[0].body["attempt"], reqs[1].body["attempt"]; a1 != float64(1) || a2 != float64(2) {
+		t.Fatalf("attempts = %v, %v; want 1, 2", a1, a2)
+	}
+	if st := step(t, run); st.Attempt != 2 {
+		t.Fatalf("step attempt = %d, want 2", st.Attempt)
+	}
+}
+
+func TestHTTPPushAcceptedThenCallback(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var calledBack atomic.Int32
+	svc := newService(t, func(w http.ResponseWriter, r *http.Request, n int, body map[string]any) {
+		w.WriteHeader(http.StatusAccepted)
+		cb, _ := body["callback_url"].(string)
+		lease, _ := body["lease"].(string)
+		go func() {
+			out, _ := json.Marshal(map[string]any{"lease": lease, "output": map[string]any{"later": true}})
+			resp, err := http.Post(cb, "application/json", bytes.NewReader(out))
+			if err == nil {
+				if resp.StatusCode == http.StatusNoContent {
+					calledBack.Add(1)
+				}
+				resp.Body.Close()
+			}
+		}()
+	})
+	run := b.runToEnd(t, b.flowFor(t, "svc.async", svc.srv.URL+"/async", ""))
+	if run.Status != engine.RunSucceeded {
+		t.Fatalf("run %s: %v", run.Status, run.Error)
+	}
+	if string(run.Output) != `{"got":{"later":true}}` || calledBack.Load() != 1 {
+		t.Fatalf("output = %s, callbacks answered 204 = %d", run.Output, calledBack.Load())
+	}
+}
+
+func TestHTTPPushTimesOut(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	svc := newService(t, func(w http.ResponseWriter, r *http.Request, n int, body map[string]any) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	run := b.runToEnd(t, b.flowFor(t, "svc.slow", svc.srv.URL+"/slow", `, "timeout": "150ms"`))
+	if run.Status != engine.RunFailed {
+		t.Fatalf("run %s, want failed", run.Status)
+	}
+	st := step(t, run)
+	if st.Error == nil || !strings.Contains(st.Error.Message, "did not answer within 150ms") {
+		t.Fatalf("step error = %+v", st.Error)
+	}
+	if n := len(svc.requests()); n != 3 {
+		t.Fatalf("service got %d requests, want 3 (timeouts are retried up to max_attempts)", n)
+	}
+}
+
+var _ = blocks.DispatchHTTP

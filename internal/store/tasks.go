@@ -1,0 +1,325 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/weftlabs/weft/engine"
+	"github.com/weftlabs/weft/migrations"
+)
+
+type taskRow struct {
+	ID              string  `gorm:"column:id"`
+	RunID           string  `gorm:"column:run_id"`
+	Path            string  `gorm:"column:path"`
+	Ref             string  `gorm:"column:ref"`
+	Attempt         int     `gorm:"column:attempt"`
+	StepSeq         int     `gorm:"column:step_seq"`
+	Queue           string  `gorm:"column:queue"`
+	Block           string  `gorm:"column:block"`
+	Version         int     `gorm:"column:version"`
+	Input           *string `gorm:"column:input"`
+	State           string  `gorm:"column:state"`
+	VisibleAt       int64   `gorm:"column:visible_at"`
+	Lease           *string `gorm:"column:lease"`
+	LeaseUS         int64   `gorm:"column:lease_us"`
+	LeaseExpiresAt  *int64  `gorm:"column:lease_expires_at"`
+	WorkerID        *string `gorm:"column:worker_id"`
+	Resources       *string `gorm:"column:resources"`
+	Concurrency     int     `gorm:"column:concurrency"`
+	CancelRequested int     `gorm:"column:cancel_requested"`
+	CreatedAt       int64   `gorm:"column:created_at"`
+}
+
+func (w taskRow) record() engine.TaskRecord {
+	t := engine.TaskRecord{
+		Task: engine.Task{ID: w.ID, Lease: ptrStr(w.Lease), RunID: w.RunID, Ref: w.Ref, Path: w.Path, Block: w.Block,
+			Version: w.Version, Attempt: w.Attempt, Input: ptrRaw(w.Input)},
+		StepSeq: w.StepSeq, Queue: w.Queue, State: w.State, VisibleAt: fromUS(w.VisibleAt), LeaseDuration: time.Duration(w.LeaseUS) * time.Microsecond,
+		LeaseExpiresAt: fromUSPtr(w.LeaseExpiresAt), WorkerID: ptrStr(w.WorkerID), Concurrency: w.Concurrency,
+		CancelRequested: w.CancelRequested != 0, CreatedAt: fromUS(w.CreatedAt),
+	}
+	if r := decode[map[string]float64](w.Resources); r != nil {
+		t.Resources = *r
+	}
+	if t.LeaseExpiresAt != nil {
+		t.Deadline = *t.LeaseExpiresAt
+	}
+	return t
+}
+
+// AddTasks inserts ready tasks.
+func (s *Store) AddTasks(ctx context.Context, tasks []engine.TaskRecord) error {
+	for _, t := range tasks {
+		var res *string
+		if len(t.Resources) > 0 {
+			res = jsonPtr(t.Resources)
+		}
+		state := t.State
+		if state == "" {
+			state = engine.TaskReady
+		}
+		w := taskRow{ID: t.ID, RunID: t.RunID, Path: t.Path, Ref: t.Ref, Attempt: t.Attempt, StepSeq: t.StepSeq, Queue: t.Queue, Block: t.Block,
+			Version: t.Version, Input: rawPtr(t.Input), State: state, VisibleAt: us(t.VisibleAt), LeaseUS: t.LeaseDuration.Microseconds(),
+			Resources: res, Concurrency: t.Concurrency, CreatedAt: us(t.CreatedAt)}
+		if err := s.q(ctx).Table("tasks").Create(&w).Error; err != nil {
+			return fmt.Errorf("add task %s: %w", t.ID, err)
+		}
+	}
+	return nil
+}
+
+// fits reports whether the task's resource needs are within offer.
+func fits(need, offer map[string]float64) bool {
+	for k, v := range need {
+		if v <= 0 {
+			continue
+		}
+		if offer[k] < v {
+			return false
+		}
+	}
+	return true
+}
+
+// ClaimTasks leases visible tasks: candidates are read (row-locked with
+// SKIP LOCKED on PostgreSQL), filtered by resources and concurrency caps,
+// then leased in one guarded UPDATE ... RETURNING.
+func (s *Store) ClaimTasks(ctx context.Context, p engine.ClaimParams) ([]engine.TaskRecord, error) {
+	if p.Max <= 0 || len(p.Queues) == 0 {
+		return nil, nil
+	}
+	var out []engine.TaskRecord
+	err := s.InTx(ctx, func(txs engine.Store) error {
+		tx := txs.(*Store)
+		sql := `SELECT id, block, concurrency, resources, visible_at, step_seq FROM tasks WHERE state = 'ready' AND queue IN ? AND visible_at <= ? ORDER BY visible_at, step_seq, id LIMIT ?`
+		if tx.dialect == migrations.Postgres {
+			sql += " FOR UPDATE SKIP LOCKED"
+		}
+		var cands []taskRow
+		if err := tx.q(ctx).Raw(sql, p.Queues, us(p.Now), p.Max*4+16).Scan(&cands).Error; err != nil {
+			return fmt.Errorf("claim tasks: %w", err)
+		}
+		inFlight := map[string]int{}
+		var capped []string
+		for _, c := range cands {
+			if c.Concurrency > 0 {
+				if _, seen := inFlight[c.Block]; !seen {
+					inFlight[c.Block] = -1
+					capped = append(capped, c.Block)
+				}
+			}
+		}
+		sort.Strings(capped)
+		for _, b := range capped {
+			if tx.dialect == migrations.Postgres {
+				// Serialise cap checks of one block across replicas.
+				if err := tx.q(ctx).Exec("SELECT pg_advisory_xact_lock(?)", lockKey("weft_block:"+b)).Error; err != nil {
+					return fmt.Errorf("claim tasks: %w", err)
+				}
+			}
+			var n int64
+			if err := tx.q(ctx).Raw("SELECT count(*) FROM tasks WHERE block = ? AND state = 'leased'", b).Scan(&n).Error; err != nil {
+				return fmt.Errorf("claim tasks: %w", err)
+			}
+			inFlight[b] = int(n)
+		}
+		var ids []string
+		for _, c := range cands {
+			if len(ids) == p.Max {
+				break
+			}
+			need := decode[map[string]float64](c.Resources)
+			if need != nil && !fits(*need, p.Resources) {
+				continue
+			}
+			if c.Concurrency > 0 {
+				if inFlight[c.Block] >= c.Concurrency {
+					continue
+				}
+				inFlight[c.Block]++
+			}
+			ids = append(ids, c.ID)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		var rows []taskRow
+		if err := tx.q(ctx).Raw(`UPDATE tasks SET state = 'leased', lease = ?, worker_id = ?, lease_expires_at = ? + lease_us, cancel_requested = 0
+WHERE id IN ? AND state = 'ready' RETURNING *`, p.Lease, p.WorkerID, us(p.Now), ids).Scan(&rows).Error; err != nil {
+			return fmt.Errorf("claim tasks: %w", err)
+		}
+		for _, w := range rows {
+			out = append(out, w.record())
+		}
+		order := make(map[string]int, len(ids))
+		for i, id := range ids {
+			order[id] = i
+		}
+		sort.Slice(out, func(i, j int) bool { return order[out[i].ID] < order[out[j].ID] })
+		return nil
+	})
+	return out, err
+}
+
+// GetTask reads one task.
+func (s *Store) GetTask(ctx context.Context, id string) (engine.TaskRecord, error) {
+	var w taskRow
+	if err := s.q(ctx).Table("tasks").Where("id = ?", id).Take(&w).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return engine.TaskRecord{}, fmt.Errorf("task %s: %w", id, engine.ErrNotFound)
+		}
+		return engine.TaskRecord{}, fmt.Errorf("get task %s: %w", id, err)
+	}
+	return w.record(), nil
+}
+
+// ConsumeTask deletes a leased task when lease is current.
+func (s *Store) ConsumeTask(ctx context.Context, id, lease string) error {
+	res := s.q(ctx).Exec("DELETE FROM tasks WHERE id = ? AND lease = ? AND state = 'leased'", id, lease)
+	if res.Error != nil {
+		return fmt.Errorf("consume task %s: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return engine.ErrConflict
+	}
+	return nil
+}
+
+// ExtendLease moves the lease expiry of a leased task.
+func (s *Store) ExtendLease(ctx context.Context, id, lease string, until time.Time) (engine.TaskRecord, error) {
+	var rows []taskRow
+	if err := s.q(ctx).Raw("UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND lease = ? AND state = 'leased' RETURNING *", us(until), id, lease).Scan(&rows).Error; err != nil {
+		return engine.TaskRecord{}, fmt.Errorf("extend lease of %s: %w", id, err)
+	}
+	if len(rows) == 0 {
+		return engine.TaskRecord{}, engine.ErrConflict
+	}
+	return rows[0].record(), nil
+}
+
+// AbandonTasks drops the run's ready tasks and asks leased ones to stop.
+func (s *Store) AbandonTasks(ctx context.Context, runID string, paths []string) error {
+	del := s.q(ctx).Where("run_id = ? AND state = 'ready'", runID)
+	upd := s.q(ctx).Table("tasks").Where("run_id = ? AND state = 'leased'", runID)
+	if paths != nil {
+		if len(paths) == 0 {
+			return nil
+		}
+		del = del.Where("path IN ?", paths)
+		upd = upd.Where("path IN ?", paths)
+	}
+	if err := del.Table("tasks").Delete(&taskRow{}).Error; err != nil {
+		return fmt.Errorf("abandon tasks of %s: %w", runID, err)
+	}
+	if err := upd.Update("cancel_requested", 1).Error; err != nil {
+		return fmt.Errorf("abandon tasks of %s: %w", runID, err)
+	}
+	return nil
+}
+
+// ExpiredLeases lists leased tasks whose lease has run out.
+func (s *Store) ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]engine.TaskRecord, error) {
+	var rows []taskRow
+	if err := s.q(ctx).Table("tasks").Where("state = 'leased' AND lease_expires_at <= ?", us(now)).Order("lease_expires_at").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("expired leases: %w", err)
+	}
+	out := make([]engine.TaskRecord, len(rows))
+	for i, w := range rows {
+		out[i] = w.record()
+	}
+	return out, nil
+}
+
+// NextWake is the earliest future moment something becomes due.
+func (s *Store) NextWake(ctx context.Context, now time.Time) (time.Time, bool, error) {
+	var vals []*int64
+	for _, q := range []string{
+		"SELECT min(lease_expires_at) FROM tasks WHERE state = 'leased'",
+		"SELECT min(visible_at) FROM tasks WHERE state = 'ready' AND visible_at > ?",
+		"SELECT min(due_at) FROM timers",
+	} {
+		var v *int64
+		var err error
+		if strings.Contains(q, "?") {
+			err = s.q(ctx).Raw(q, us(now)).Scan(&v).Error
+		} else {
+			err = s.q(ctx).Raw(q).Scan(&v).Error
+		}
+		if err != nil {
+			return time.Time{}, false, fmt.Errorf("next wake: %w", err)
+		}
+		vals = append(vals, v)
+	}
+	var best *int64
+	for _, v := range vals {
+		if v != nil && (best == nil || *v < *best) {
+			best = v
+		}
+	}
+	if best == nil {
+		return time.Time{}, false, nil
+	}
+	return fromUS(*best), true, nil
+}
+
+type timerRow struct {
+	ID      int64  `gorm:"column:id"`
+	RunID   string `gorm:"column:run_id"`
+	Path    string `gorm:"column:path"`
+	Kind    string `gorm:"column:kind"`
+	Attempt int    `gorm:"column:attempt"`
+	DueAt   int64  `gorm:"column:due_at"`
+}
+
+// AddTimers inserts timers.
+func (s *Store) AddTimers(ctx context.Context, timers []engine.Timer) error {
+	for _, t := range timers {
+		if err := s.q(ctx).Exec("INSERT INTO timers (run_id, path, kind, attempt, due_at) VALUES (?, ?, ?, ?, ?)",
+			t.RunID, t.Path, t.Kind, t.Attempt, us(t.DueAt)).Error; err != nil {
+			return fmt.Errorf("add timer: %w", err)
+		}
+	}
+	return nil
+}
+
+// DeleteTimers removes the run's timers of paths (all when paths is nil).
+func (s *Store) DeleteTimers(ctx context.Context, runID string, paths []string) error {
+	q := s.q(ctx).Where("run_id = ?", runID)
+	if paths != nil {
+		if len(paths) == 0 {
+			return nil
+		}
+		q = q.Where("path IN ?", paths)
+	}
+	if err := q.Table("timers").Delete(&timerRow{}).Error; err != nil {
+		return fmt.Errorf("delete timers of %s: %w", runID, err)
+	}
+	return nil
+}
+
+// DueTimers removes and returns timers that are due.
+func (s *Store) DueTimers(ctx context.Context, now time.Time, limit int) ([]engine.Timer, error) {
+	sub := "SELECT id FROM timers WHERE due_at <= ? ORDER BY due_at, id LIMIT ?"
+	if s.dialect == migrations.Postgres {
+		sub += " FOR UPDATE SKIP LOCKED"
+	}
+	var rows []timerRow
+	if err := s.q(ctx).Raw("DELETE FROM timers WHERE id IN ("+sub+") RETURNING *", us(now), limit).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("due timers: %w", err)
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		return rows[i].DueAt < rows[j].DueAt || rows[i].DueAt == rows[j].DueAt && rows[i].ID < rows[j].ID
+	})
+	out := make([]engine.Timer, len(rows))
+	for i, w := range rows {
+		out[i] = engine.Timer{ID: w.ID, RunID: w.RunID, Path: w.Path, Kind: w.Kind, Attempt: w.Attempt, DueAt: fromUS(w.DueAt)}
+	}
+	return out, nil
+}

@@ -1,0 +1,91 @@
+import unittest
+
+from tests import _paths  # noqa: F401
+from tests.fakeweft import FakeWeft
+from weft import APIError, Client, Flow, NotFound, TransportError, ValidationError
+
+
+class ClientTest(unittest.TestCase):
+    def test_deploy_block_versions(self) -> None:
+        with FakeWeft() as fake:
+            c = Client(fake.url)
+            b = {"name": "x.y", "dispatch": {"kind": "worker"}}
+            first = c.deploy_block(b)
+            again = c.deploy_block(b)
+            changed = c.deploy_block(dict(b, title="changed"))
+            self.assertEqual((first.version, first.created), (1, True))
+            self.assertEqual((again.version, again.created), (1, False))
+            self.assertEqual((changed.version, changed.created), (2, True))
+
+    def test_validation_error_carries_details(self) -> None:
+        with FakeWeft() as fake:
+            c = Client(fake.url)
+            with self.assertRaises(ValidationError) as cm:
+                c.deploy_flow({"name": "empty", "blocks": []})
+            self.assertEqual([(p.path, p.message) for p in cm.exception.problems], [("/blocks", "must not be empty")])
+            self.assertIn("/blocks: must not be empty", str(cm.exception))
+
+    def test_api_error_code_message(self) -> None:
+        with FakeWeft() as fake:
+            c = Client(fake.url)
+            with self.assertRaises(NotFound) as cm:
+                c.run("nope")
+            e = cm.exception
+            self.assertIsInstance(e, APIError)
+            self.assertEqual((e.status, e.code, e.message), (404, "not_found", "run nope does not exist"))
+            self.assertIn("GET", str(e))
+
+    def test_start_idempotency_and_wait(self) -> None:
+        with FakeWeft() as fake:
+            c = Client(fake.url, token="tkn")
+            f = Flow("demo")
+            f.block("a", "x.y")
+            self.assertEqual(c.deploy_flow(f).name, "demo")
+            r1 = c.start("demo", {"n": 1}, idempotency_key="k1")
+            r2 = c.start("demo", {"n": 1}, idempotency_key="k1")
+            self.assertEqual(r1.id, r2.id)
+            r3 = c.start("demo", {"n": 2})
+            self.assertNotEqual(r3.id, r1.id)
+            self.assertTrue(r3.idempotency_key.startswith("py-"))
+            body = [b for m, p, h, b in fake.requests if p.endswith("/flows/demo/runs")][0]
+            self.assertEqual(body, {"input": {"n": 1}, "idempotency_key": "k1"})
+            self.assertTrue(all(h.get("Authorization") == "Bearer tkn" for m, p, h, b in fake.requests))
+
+            seen = []
+            import threading
+
+            def finish() -> None:
+                with fake.lock:
+                    fake.runs[r1.id]["status"] = "succeeded"
+                    fake.runs[r1.id]["output"] = {"ok": True}
+                    fake.lock.notify_all()
+
+            timer = threading.Timer(0.3, finish)
+            timer.start()
+            run = c.wait(r1.id, timeout=10, poll=5, on_progress=lambda r: seen.append(r.status))
+            timer.join()
+            self.assertEqual((run.status, run.output), ("succeeded", {"ok": True}))
+            self.assertTrue(run.finished)
+            self.assertEqual(seen[-1], "succeeded")
+
+    def test_transient_errors_are_retried(self) -> None:
+        with FakeWeft() as fake:
+            c = Client(fake.url)
+            r = c.start("demo", {})
+            fake.fail_next.extend([503, 503])
+            self.assertEqual(c.run(r.id).id, r.id)  # two 503s, then the answer
+            fake.fail_next.extend([503] * 10)
+            with self.assertRaises(APIError) as cm:
+                Client(fake.url, retries=1).run(r.id)
+            self.assertEqual(cm.exception.status, 503)
+
+    def test_unreachable_server(self) -> None:
+        with FakeWeft() as fake:
+            url = fake.url
+        with self.assertRaises(TransportError) as cm:
+            Client(url, retries=1).run("x")
+        self.assertIn("failed", str(cm.exception))
+
+
+if __name__ == "__main__":
+    unittest.main()

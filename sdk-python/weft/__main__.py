@@ -1,0 +1,85 @@
+"""``python -m weft``: command-line helpers.
+
+    python -m weft build module:attr [--check] [-o FILE]
+        print the blueprint a module builds (attr is a Flow, or a function
+        returning one), validated locally; exit status 2 on problems.
+    python -m weft validate FILE...
+        check blueprint JSON files against the shipped schema.
+"""
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from typing import Any, List, Optional
+
+from .errors import Problem
+from .flow import Flow
+from .schema import flow_schema, validate
+
+
+def _load(target: str) -> Flow:
+    if ":" not in target:
+        raise SystemExit("weft build: write module:attr, such as examples.sdk.house_prices:flow")
+    mod_name, attr = target.split(":", 1)
+    sys.path.insert(0, os.getcwd())
+    mod = importlib.import_module(mod_name)
+    obj: Any = mod
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if callable(obj) and not isinstance(obj, Flow):
+        obj = obj()
+    if not isinstance(obj, Flow):
+        raise SystemExit("weft build: %s is %s, not a weft.Flow" % (target, type(obj).__name__))
+    return obj
+
+
+def _print_problems(where: str, problems: List[Problem]) -> None:
+    for p in problems:
+        sys.stderr.write("%s: %s: %s\n" % (where, p.path or "/", p.message))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m weft", description="Weft SDK command line")
+    sub = ap.add_subparsers(dest="cmd")
+    b = sub.add_parser("build", help="print the JSON blueprint built by module:attr")
+    b.add_argument("target", help="module:attr (a Flow or a function returning one)")
+    b.add_argument("-o", "--output", help="write to this file instead of stdout")
+    b.add_argument("--no-check", action="store_true", help="skip local validation")
+    v = sub.add_parser("validate", help="validate blueprint JSON files against the shipped schema")
+    v.add_argument("files", nargs="+")
+    args = ap.parse_args(argv)
+    if args.cmd == "build":
+        flow = _load(args.target)
+        if not args.no_check:
+            problems = flow.validate()
+            if problems:
+                _print_problems(args.target, problems)
+                return 2
+        text = flow.to_json()
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            sys.stdout.write(text)
+        return 0
+    if args.cmd == "validate":
+        schema = flow_schema()
+        if schema is None:
+            sys.stderr.write("no flow schema found (set WEFT_FLOW_SCHEMA)\n")
+            return 1
+        bad = 0
+        for path in args.files:
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
+            problems = validate(doc, schema)
+            _print_problems(path, problems)
+            bad += bool(problems)
+        return 2 if bad else 0
+    ap.print_help()
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/weftlabs/weft/internal/auth"
+	"github.com/weftlabs/weft/internal/store"
+	"github.com/weftlabs/weft/server"
+)
+
+// opener opens a fresh, migrated store for one test.
+type opener func(t *testing.T) *store.Store
+
+func openSQLite(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "weft.db"), nil)
+	if err != nil {
+		t.Fatalf("open sqlite: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func postgresURL() string {
+	if u := os.Getenv("WEFT_TEST_POSTGRES_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+}
+
+// openPostgres creates a database for the test and drops it afterwards.
+func openPostgres(t *testing.T) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, postgresURL())
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL is required when CI=true: %v", err)
+		}
+		t.Skipf("SKIPPING PostgreSQL tests: cannot connect to %s: %v", postgresURL(), err)
+	}
+	name := fmt.Sprintf("weft_server_test_%d", time.Now().UnixNano())
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		admin.Close(ctx)
+		t.Fatalf("create database: %v", err)
+	}
+	u, _ := url.Parse(postgresURL())
+	u.Path = "/" + name
+	st, err := store.Open(ctx, u.String(), nil)
+	if err != nil {
+		t.Fatalf("open postgres: %v", err)
+	}
+	t.Cleanup(func() {
+		st.Close()
+		if _, err := admin.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+		admin.Close(context.Background())
+	})
+	return st
+}
+
+// dialects runs fn once per database.
+func dialects(t *testing.T, fn func(t *testing.T, open opener)) {
+	t.Run("sqlite", func(t *testing.T) { t.Parallel(); fn(t, openSQLite) })
+	t.Run("postgres", func(t *testing.T) { t.Parallel(); fn(t, openPostgres) })
+}
+
+// bundle is a running server and what tests need to talk to it.
+type bundle struct {
+	url    string
+	st     *store.Store
+	tokens map[auth.Role]string
+}
+
+type options struct {
+	auth    bool
+	maxBody int64
+}
+
+// newToken stores a token and returns its secret.
+func newToken(t *testing.T, st *store.Store, role, flow string) string {
+	t.Helper()
+	tok, secret, err := server.NewToken(role, role+"-test", flow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateToken(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// reply is an answer from the server.
+type reply struct {
+	status int
+	body   []byte
+	header http.Header
+}
+
+func (r reply) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("answer %d is not JSON: %v: %s", r.status, err, r.body)
+	}
+}
+
+// apiErr is the DESIGN.md §6 error body.
+type apiErr struct {
+	Error struct {
+		Code      string `json:"code"`
+		Message   string `json:"message"`
+		RequestID string `json:"request_id"`
+		Details   []struct {
+			Path    string `json:"path"`
+			Message string `json:"message"`
+			Line    int    `json:"line"`
+			Column  int    `json:"column"`
+		} `json:"details"`
+	} `json:"error"`
+}
+
+// wantError checks status and error code and returns the error body.
+func (r reply) wantError(t *testing.T, status int, code string) apiErr {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status = %d, want %d: %s", r.status, status, r.body)
+	}
+	var e apiErr
+	r.decode(t, &e)
+	if e.Error.Code != code || e.Error.Message == "" {
+		t.Fatalf("error = %s, want code %q with a message", r.body, code)
+	}
+	return e
+}
+
+func (r reply) want(t *testing.T, status int) reply {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status = %d, want %d: %s", r.status, status, r.body)
+	}
+	return r
+}
+
+// call sends one request. body may be nil, a string, []byte or a value to
+// encode as JSON.
+func (b *bundle) call(t *testing.T, method, path, token string, body any) reply {
+	t.Helper()
+	var rd io.Reader
+	switch v := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(v)
+	case []byte:
+		rd = bytes.NewReader(v)
+	default:
+		j, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, b.url+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply{status: resp.StatusCode, body: raw, header: resp.Header}
+}
+
+// as is call with the token of role.
+func (b *bundle) as(t *testing.T, role auth.Role, method, path string, body any) reply {
+	t.Helper()
+	return b.call(t, method, path, b.tokens[role], body)
+}
+
+// startHTTP serves h on a real loopback listener.
+func startHTTP(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}

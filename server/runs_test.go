@@ -1,0 +1,252 @@
+package server_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weftlabs/weft/internal/auth"
+)
+
+// runJSON is a run as the API answers it.
+type runJSON struct {
+	ID             string         `json:"id"`
+	Flow           string         `json:"flow"`
+	Version        int            `json:"version"`
+	Status         string         `json:"status"`
+	Input          map[string]any `json:"input"`
+	Output         map[string]any `json:"output"`
+	Error          *struct{ Message string }
+	IdempotencyKey string `json:"idempotency_key"`
+	Steps          []struct {
+		Path    string `json:"path"`
+		Status  string `json:"status"`
+		Attempt int    `json:"attempt"`
+	} `json:"steps"`
+}
+
+type taskJSON struct {
+	ID      string         `json:"id"`
+	Lease   string         `json:"lease"`
+	RunID   string         `json:"run_id"`
+	Ref     string         `json:"ref"`
+	Block   string         `json:"block"`
+	Attempt int            `json:"attempt"`
+	Input   map[string]any `json:"input"`
+}
+
+// deployTrainFlow stores model.train and a flow: train -> wait for
+// "approval" -> done (lambda).
+func deployTrainFlow(t *testing.T, b *bundle) {
+	t.Helper()
+	b.as(t, auth.Admin, "PUT", "/api/v1/blocks", blockTrain).want(t, 201)
+	flow := `{"name": "train-approve",
+	  "input_schema": {"type": "object", "required": ["ds"], "properties": {"ds": {"type": "string"}}},
+	  "blocks": [
+	    {"ref": "train", "block": "model.train", "input": {"dataset": "${flow.input.ds}"}, "retry": {"max_attempts": 2, "initial_interval": "10ms"}},
+	    {"ref": "approve", "type": "wait", "signal": "approval", "timeout": "1h"},
+	    {"ref": "done", "type": "lambda", "expr": "approve.output.by"}
+	  ],
+	  "output": {"r2": "${train.output.r2}", "by": "${done.output}"}}`
+	b.as(t, auth.Admin, "POST", "/api/v1/flows", flow).want(t, 201)
+}
+
+func (b *bundle) poll(t *testing.T, queue string) []taskJSON {
+	t.Helper()
+	var got struct {
+		Tasks []taskJSON `json:"tasks"`
+	}
+	b.as(t, auth.Worker, "POST", "/api/v1/tasks/poll",
+		map[string]any{"worker_id": "w1", "queues": []string{queue}, "max": 4, "wait": "10s"}).want(t, 200).decode(t, &got)
+	return got.Tasks
+}
+
+func (b *bundle) waitRun(t *testing.T, id string, until func(runJSON) bool) runJSON {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var r runJSON
+		b.as(t, auth.Viewer, "GET", "/api/v1/runs/"+id+"/wait?timeout=5s", nil).want(t, 200).decode(t, &r)
+		if until(r) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s still %s after 20s", id, r.Status)
+		}
+		if r.Status == "running" && hasWaiting(r) {
+			// wait answers at once while the run waits for a signal
+			b.as(t, auth.Viewer, "GET", "/api/v1/runs/"+id, nil)
+		}
+	}
+}
+
+func hasWaiting(r runJSON) bool {
+	for _, s := range r.Steps {
+		if s.Status == "waiting" {
+			return true
+		}
+	}
+	return false
+}
+
+func TestRunsAPI(t *testing.T) {
+	t.Parallel()
+	dialects(t, func(t *testing.T, open opener) {
+		b := setup(t, open, options{auth: true})
+		deployTrainFlow(t, b)
+
+		// Starting: errors first.
+		b.as(t, auth.Operator, "POST", "/api/v1/flows/nope/runs", `{"input": {}}`).wantError(t, 404, "not_found")
+		e := b.as(t, auth.Operator, "POST", "/api/v1/flows/train-approve/runs", `{"input": {"ds": 5}}`)
+		if e.status != 422 && e.status != 400 {
+			t.Fatalf("input against the schema: status %d, want 422: %s", e.status, e.body)
+		}
+		b.as(t, auth.Operator, "POST", "/api/v1/flows/train-approve/runs", `{"input": `).wantError(t, 400, "bad_json")
+
+		var run runJSON
+		b.as(t, auth.Operator, "POST", "/api/v1/flows/train-approve/runs",
+			map[string]any{"input": map[string]any{"ds": "s3://d"}, "idempotency_key": "k1"}).want(t, 201).decode(t, &run)
+		if run.ID == "" || run.Flow != "train-approve" || run.Version != 1 || run.IdempotencyKey != "k1" {
+			t.Fatalf("started run = %+v", run)
+		}
+		var again runJSON
+		b.as(t, auth.Operator, "POST", "/api/v1/flows/train-approve/runs",
+			map[string]any{"input": map[string]any{"ds": "s3://d"}, "idempotency_key": "k1"}).want(t, 200).decode(t, &again)
+		if again.ID != run.ID {
+			t.Fatalf("same idempotency key gave run %s, want %s", again.ID, run.ID)
+		}
+
+		// A worker takes the task, fails it (retryable), takes it again.
+		tasks := b.poll(t, "gpu")
+		if len(tasks) != 1 || tasks[0].RunID != run.ID || tasks[0].Ref != "train" || tasks[0].Input["dataset"] != "s3://d" {
+			t.Fatalf("poll = %+v", tasks)
+		}
+		t1 := tasks[0]
+		var hb struct {
+			CancelRequested bool      `json:"cancel_requested"`
+			LeaseExpiresAt  time.Time `json:"lease_expires_at"`
+		}
+		b.as(t, auth.Worker, "POST", "/api/v1/tasks/"+t1.ID+"/heartbeat", map[string]string{"lease": t1.Lease}).want(t, 200).decode(t, &hb)
+		if hb.CancelRequested || hb.LeaseExpiresAt.Before(time.Now()) {
+			t.Fatalf("heartbeat = %+v", hb)
+		}
+		b.as(t, auth.Worker, "POST", "/api/v1/tasks/"+t1.ID+"/fail",
+			map[string]any{"lease": t1.Lease, "error": map[string]string{"message": "gpu fell off"}, "retryable": true}).want(t, 204)
+		b.as(t, auth.Worker, "POST", "/api/v1/tasks/"+t1.ID+"/complete",
+			map[string]any{"lease": t1.Lease, "output": map[string]any{}}).wantError(t, 409, "lease_conflict")
+		b.as(t, auth.Worker, "POST", "/api/v1/tasks/"+t1.ID+"/heartbeat", map[string]string{"lease": "bogus"}).wantError(t, 409, "lease_conflict")
+		b.as(t, auth.Worker, "POST", "/api/v1/tasks/"+t1.ID+"/complete", `{}`).wantError(t, 400, "bad_request")
+		b.as(t, auth.Worker, "POST", "/api/v1/tasks/poll", `{"worker_id": "w1", "queues": ["gpu"], "max": 101}`).wantError(t, 400, "bad_request")
+		b.as(t, auth.Worker, "POST", "/api/v1/tasks/poll", `{"worker_id": "w1", "queues": ["gpu"], "wait": "61s"}`).wantError(t, 400, "bad_request")
+
+		tasks = b.poll(t, "gpu")
+		if len(tasks) != 1 || tasks[0].Attempt != 2 {
+			t.Fatalf("second poll = %+v, want attempt 2", tasks)
+		}
+		t2 := tasks[0]
+		b.as(t, auth.Worker, "POST", "/api/v1/tasks/"+t2.ID+"/complete",
+			map[string]any{"lease": t2.Lease, "output": map[string]any{"model_uri": "m://1", "r2": 0.9}}).want(t, 204)
+		b.as(t, auth.Worker, "POST", "/api/v1/tasks/"+t2.ID+"/complete",
+			map[string]any{"lease": t2.Lease, "output": map[string]any{}}).wantError(t, 409, "lease_conflict")
+
+		// The run waits for approval; a signal finishes it.
+		got := b.waitRun(t, run.ID, hasWaiting)
+		if got.Status != "running" {
+			t.Fatalf("waiting run status %s", got.Status)
+		}
+		b.as(t, auth.Viewer, "POST", "/api/v1/runs/"+run.ID+"/signals/approval", `{"by": "alice"}`).wantError(t, 403, "forbidden")
+		b.as(t, auth.Operator, "POST", "/api/v1/runs/"+run.ID+"/signals/approval", `{"by": "alice"}`).want(t, 204)
+		got = b.waitRun(t, run.ID, func(r runJSON) bool { return r.Status == "succeeded" || r.Status == "failed" })
+		if got.Status != "succeeded" || got.Output["by"] != "alice" || got.Output["r2"] != 0.9 {
+			t.Fatalf("finished run = %+v", got)
+		}
+		if len(got.Steps) != 3 {
+			t.Fatalf("run has %d steps, want 3: %+v", len(got.Steps), got.Steps)
+		}
+		var noSteps map[string]any
+		b.as(t, auth.Viewer, "GET", "/api/v1/runs/"+run.ID+"?steps=false", nil).want(t, 200).decode(t, &noSteps)
+		if _, ok := noSteps["steps"]; ok {
+			t.Fatal("?steps=false still lists steps")
+		}
+		var evs struct {
+			Events []struct {
+				Seq  int64  `json:"seq"`
+				Kind string `json:"kind"`
+			} `json:"events"`
+			NextCursor string `json:"next_cursor"`
+		}
+		b.as(t, auth.Viewer, "GET", "/api/v1/runs/"+run.ID+"/events?limit=2", nil).want(t, 200).decode(t, &evs)
+		if len(evs.Events) != 2 || evs.NextCursor == "" {
+			t.Fatalf("first event page = %+v", evs)
+		}
+		first := evs.Events[1].Seq
+		b.as(t, auth.Viewer, "GET", "/api/v1/runs/"+run.ID+"/events?limit=500&cursor="+evs.NextCursor, nil).want(t, 200).decode(t, &evs)
+		if len(evs.Events) < 3 || evs.Events[0].Seq <= first {
+			t.Fatalf("second event page = %+v", evs)
+		}
+		b.as(t, auth.Viewer, "GET", "/api/v1/runs/nope", nil).wantError(t, 404, "not_found")
+		b.as(t, auth.Viewer, "GET", "/api/v1/runs/nope/events", nil).wantError(t, 404, "not_found")
+		b.as(t, auth.Operator, "POST", "/api/v1/runs/"+run.ID+"/resume", nil).wantError(t, 409, "invalid_state")
+		b.as(t, auth.Operator, "POST", "/api/v1/runs/nope/cancel", nil).wantError(t, 404, "not_found")
+
+		// Operator actions on a second run: pause, resume, cancel.
+		var r2 runJSON
+		b.as(t, auth.Operator, "POST", "/api/v1/flows/train-approve/runs", `{"input": {"ds": "x"}}`).want(t, 201).decode(t, &r2)
+		var acted runJSON
+		b.as(t, auth.Operator, "POST", "/api/v1/runs/"+r2.ID+"/pause", nil).want(t, 200).decode(t, &acted)
+		if acted.Status != "paused" {
+			t.Fatalf("after pause: %s", acted.Status)
+		}
+		b.as(t, auth.Operator, "POST", "/api/v1/runs/"+r2.ID+"/resume", nil).want(t, 200).decode(t, &acted)
+		if acted.Status == "paused" {
+			t.Fatalf("after resume: still paused")
+		}
+		b.as(t, auth.Operator, "POST", "/api/v1/runs/"+r2.ID+"/cancel", nil).want(t, 200)
+		got = b.waitRun(t, r2.ID, func(r runJSON) bool { return r.Status == "cancelled" })
+		b.as(t, auth.Operator, "POST", "/api/v1/runs/"+r2.ID+"/rerun", `{}`).wantError(t, 422, "validation_failed")
+
+		// Webhook start with the flow's token.
+		b.as(t, auth.Admin, "POST", "/api/v1/flows", strings.Replace(`{"name": "hooked", "blocks": [{"ref": "a", "type": "lambda", "expr": "flow.input.n * 2"}], "output": {"n": "${a.output}"}}`, "\n", "", -1)).want(t, 201)
+		var hooked runJSON
+		b.as(t, auth.Webhook, "POST", "/api/v1/hooks/hooked", `{"n": 4}`).want(t, 201).decode(t, &hooked)
+		got = b.waitRun(t, hooked.ID, func(r runJSON) bool { return r.Status == "succeeded" })
+		if got.Output["n"] != float64(8) {
+			t.Fatalf("hooked run output = %v", got.Output)
+		}
+
+		// Lists: newest first, keyset pages, filters.
+		var page struct {
+			Runs       []runJSON `json:"runs"`
+			NextCursor string    `json:"next_cursor"`
+		}
+		b.as(t, auth.Viewer, "GET", "/api/v1/runs?limit=2", nil).want(t, 200).decode(t, &page)
+		if len(page.Runs) != 2 || page.Runs[0].ID != hooked.ID || page.NextCursor == "" {
+			t.Fatalf("first page = %+v", page)
+		}
+		seen := map[string]bool{page.Runs[0].ID: true, page.Runs[1].ID: true}
+		b.as(t, auth.Viewer, "GET", "/api/v1/runs?limit=2&cursor="+page.NextCursor, nil).want(t, 200).decode(t, &page)
+		if len(page.Runs) != 1 || seen[page.Runs[0].ID] {
+			t.Fatalf("second page = %+v", page)
+		}
+		b.as(t, auth.Viewer, "GET", "/api/v1/runs?status=succeeded&flow=train-approve", nil).want(t, 200).decode(t, &page)
+		if len(page.Runs) != 1 || page.Runs[0].ID != run.ID {
+			t.Fatalf("filtered page = %+v", page)
+		}
+		future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+		b.as(t, auth.Viewer, "GET", "/api/v1/runs?since="+future, nil).want(t, 200).decode(t, &page)
+		if len(page.Runs) != 0 {
+			t.Fatalf("runs since %s = %d, want 0", future, len(page.Runs))
+		}
+
+		m := b.as(t, auth.Viewer, "GET", "/metrics", nil).want(t, 200)
+		for _, want := range []string{`weft_runs{status="succeeded"} 2`, `weft_claim_latency_seconds_count`, `weft_step_duration_seconds_count{outcome="succeeded"} 1`} {
+			if !strings.Contains(string(m.body), want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+		_ = fmt.Sprint
+		_ = http.StatusOK
+	})
+}
