@@ -3,7 +3,9 @@ package jsoncheck
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/xeipuuv/gojsonschema"
@@ -354,6 +356,12 @@ func LocalRefsOnly(v any, ptr string) []*ValidationError {
 				case "$ref":
 					if s, ok := e.(string); !ok || !strings.HasPrefix(s, "#") {
 						out = append(out, &ValidationError{Pointer: p, Msg: fmt.Sprintf("remote $ref %s is not allowed; define the schema inline or under \"definitions\" and refer to it as \"#/definitions/name\"", show(e))})
+					} else if s != "#" && !strings.HasPrefix(s, "#/") {
+						out = append(out, &ValidationError{Pointer: p, Msg: fmt.Sprintf("$ref %s is not a JSON pointer; write it as \"#/definitions/name\"", show(e))})
+					}
+				case "$id", "id":
+					if _, ok := e.(string); ok {
+						out = append(out, &ValidationError{Pointer: p, Msg: fmt.Sprintf("%s is not supported in Weft schemas (it changes how $ref resolves); remove it", k)})
 					}
 				case "$schema":
 					s, _ := e.(string)
@@ -384,5 +392,108 @@ func LocalRefsOnly(v any, ptr string) []*ValidationError {
 	}
 	walk(v, ptr)
 	sort.Slice(out, func(i, j int) bool { return out[i].Pointer < out[j].Pointer })
+	return out
+}
+
+// RefCycles reports a user schema that applies itself to the same value
+// in a loop ({"$ref": "#"}, or definitions whose $ref, allOf, anyOf,
+// oneOf, not, if/then/else chain back to themselves): validating with it
+// would never end. ptr is where the schema sits in its document.
+func RefCycles(schema any, ptr string) []*ValidationError {
+	state := map[string]int{} // 1 on the path, 2 done
+	var cycleAt string
+	var visit func(p string, node any) bool
+	visit = func(p string, node any) bool {
+		switch state[p] {
+		case 1:
+			cycleAt = p
+			return true
+		case 2:
+			return false
+		}
+		state[p] = 1
+		if m, ok := node.(map[string]any); ok {
+			for _, e := range sameValueEdges(schema, m, p) {
+				if visit(e.ptr, e.node) {
+					return true
+				}
+			}
+		}
+		state[p] = 2
+		return false
+	}
+	var all func(p string, node any) bool
+	all = func(p string, node any) bool {
+		switch t := node.(type) {
+		case map[string]any:
+			if visit(p, t) {
+				return true
+			}
+			for k, v := range t {
+				switch k {
+				case "enum", "const", "default", "examples":
+					continue
+				}
+				if all(p+"/"+Escape(k), v) {
+					return true
+				}
+			}
+		case []any:
+			for i, v := range t {
+				if all(p+"/"+strconv.Itoa(i), v) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if all("", schema) {
+		at := "#" + cycleAt
+		return []*ValidationError{{Pointer: ptr + cycleAt, Msg: fmt.Sprintf("the schema at %q refers back to itself without descending into the value ($ref, allOf, anyOf, oneOf, not or if/then/else in a loop); validating with it would never end", at)}}
+	}
+	return nil
+}
+
+type edge struct {
+	ptr  string
+	node any
+}
+
+func sameValueEdges(root any, m map[string]any, p string) []edge {
+	var out []edge
+	if ref, ok := m["$ref"].(string); ok && strings.HasPrefix(ref, "#") {
+		target := strings.TrimPrefix(ref, "#")
+		if u, err := url.PathUnescape(target); err == nil {
+			target = u
+		}
+		var cur any = root
+		canon := ""
+		for _, seg := range Split(target) {
+			cur = step(cur, seg)
+			canon += "/" + Escape(seg)
+		}
+		if cur != nil {
+			out = append(out, edge{canon, cur})
+		}
+	}
+	for _, k := range []string{"allOf", "anyOf", "oneOf"} {
+		if list, ok := m[k].([]any); ok {
+			for i, v := range list {
+				out = append(out, edge{p + "/" + k + "/" + strconv.Itoa(i), v})
+			}
+		}
+	}
+	for _, k := range []string{"not", "if", "then", "else"} {
+		if v, ok := m[k].(map[string]any); ok {
+			out = append(out, edge{p + "/" + k, v})
+		}
+	}
+	if deps, ok := m["dependencies"].(map[string]any); ok {
+		for k, v := range deps {
+			if sub, ok := v.(map[string]any); ok {
+				out = append(out, edge{p + "/dependencies/" + Escape(k), sub})
+			}
+		}
+	}
 	return out
 }

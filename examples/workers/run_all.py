@@ -29,17 +29,23 @@ def main(argv: List[str] = sys.argv[1:]) -> int:
     sdk = os.path.join(os.path.dirname(os.path.dirname(HERE)), "sdk-python")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (sdk, env.get("PYTHONPATH", "")) if p)
     files = WORKERS + (["local_llm.py"] if args.llm else [])
-    procs = [subprocess.Popen([sys.executable, os.path.join(HERE, f)], env=env) for f in files]
+    # own sessions: a Ctrl-C reaches only this launcher, which stops the workers once
+    procs = [subprocess.Popen([sys.executable, os.path.join(HERE, f)], env=env, start_new_session=True)
+             for f in files]
     sys.stderr.write("run_all: started %s against %s\n" % (", ".join(files), env["WEFT_URL"]))
-    stopping = {"flag": False}
+    stopping = {"flag": False, "at": 0.0}
 
     def stop(signum: int, frame: object) -> None:
         if stopping["flag"]:
+            if time.monotonic() - stopping["at"] < 2.0:
+                return  # the same stop delivered twice (e.g. to the group and to us)
+            sys.stderr.write("run_all: second signal: killing the workers\n")
             for p in procs:
                 if p.poll() is None:
                     p.kill()
             return
         stopping["flag"] = True
+        stopping["at"] = time.monotonic()
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)

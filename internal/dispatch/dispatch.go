@@ -171,10 +171,9 @@ func (d *Dispatcher) loop(ctx, deliverCtx context.Context, wg *sync.WaitGroup) {
 			continue
 		}
 		if len(queues) == 0 {
-			select {
-			case <-ctx.Done():
-			case <-d.wake:
-			}
+			// Nothing to poll: look again when a block is stored here, or
+			// after a poll period (another replica may have stored one).
+			d.sleep(ctx, d.cfg.PollWait)
 			continue
 		}
 		free := d.acquire(ctx)

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,8 +25,9 @@ import (
 // bundle is a store, a running engine, the server (for callbacks) and a
 // running dispatcher.
 type bundle struct {
-	st  *store.Store
-	eng *engine.Engine
+	st   *store.Store
+	eng  *engine.Engine
+	disp *dispatch.Dispatcher
 }
 
 const secretValue = "tok-very-secret-123"
@@ -64,7 +64,7 @@ func setup(t *testing.T) *bundle {
 		<-engDone
 		st.Close()
 	})
-	return &bundle{st: st, eng: eng}
+	return &bundle{st: st, eng: eng, disp: d}
 }
 
 // flowFor stores an http block pointing at url and a one-step flow using it.
@@ -81,6 +81,7 @@ func (b *bundle) flowFor(t *testing.T, name, url string, extra string) string {
 	if _, _, err := b.st.PutBlock(ctx, def, []byte(raw)); err != nil {
 		t.Fatal(err)
 	}
+	b.disp.BlockStored(def)
 	flow := fmt.Sprintf(`{"name": "f-%s", "blocks": [{"ref": "call", "block": %q, "input": {"x": "${flow.input.x}"}}],
 	  "output": {"got": "${call.output}"}}`, name, name)
 	bp, err := flows.Parse([]byte(flow), b.st)
@@ -283,7 +284,7 @@ func TestHTTPPush5xxThenSucceeds(t *testing.T) {
 func TestHTTPPushAcceptedThenCallback(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	var calledBack atomic.Int32
+	callback := make(chan int, 1)
 	svc := newService(t, func(w http.ResponseWriter, r *http.Request, n int, body map[string]any) {
 		w.WriteHeader(http.StatusAccepted)
 		cb, _ := body["callback_url"].(string)
@@ -291,20 +292,28 @@ func TestHTTPPushAcceptedThenCallback(t *testing.T) {
 		go func() {
 			out, _ := json.Marshal(map[string]any{"lease": lease, "output": map[string]any{"later": true}})
 			resp, err := http.Post(cb, "application/json", bytes.NewReader(out))
-			if err == nil {
-				if resp.StatusCode == http.StatusNoContent {
-					calledBack.Add(1)
-				}
-				resp.Body.Close()
+			if err != nil {
+				callback <- 0
+				return
 			}
+			resp.Body.Close()
+			callback <- resp.StatusCode
 		}()
 	})
 	run := b.runToEnd(t, b.flowFor(t, "svc.async", svc.srv.URL+"/async", ""))
 	if run.Status != engine.RunSucceeded {
 		t.Fatalf("run %s: %v", run.Status, run.Error)
 	}
-	if string(run.Output) != `{"got":{"later":true}}` || calledBack.Load() != 1 {
-		t.Fatalf("output = %s, callbacks answered 204 = %d", run.Output, calledBack.Load())
+	if string(run.Output) != `{"got":{"later":true}}` {
+		t.Fatalf("output = %s", run.Output)
+	}
+	select {
+	case code := <-callback:
+		if code != http.StatusNoContent {
+			t.Fatalf("callback answered %d, want 204", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no callback answer")
 	}
 }
 

@@ -5,6 +5,8 @@ Standard library only, Python 3.9+.
     from weft import Flow, Client, Worker, BlockError
 """
 
+import logging as _logging
+
 from .client import Client
 from .errors import APIError, BlockError, LeaseConflict, NotFound, Problem, TransportError, ValidationError, WeftError
 from .expr import Expr, call, expr, if_, lit, raw
@@ -32,6 +34,9 @@ from .types import TERMINAL_STATUSES, Deployed, HeartbeatResult, Run, RunPage, S
 from .worker import JsonFormatter, TaskContext, Worker, configure_logging
 
 __version__ = "0.1.0"
+
+# Silent unless the application configures logging (see configure_logging).
+_logging.getLogger("weft").addHandler(_logging.NullHandler())
 
 __all__ = [
     "APIError",

@@ -66,6 +66,15 @@ def _show(v: Any) -> str:
     return s if len(s) <= 60 else s[:57] + "..."
 
 
+def _closest(results: List[List[Problem]], p: str) -> List[Problem]:
+    """The problems of the alternative that came closest: one whose type
+    matched, then the fewest problems."""
+    def score(r: List[Problem]) -> Any:
+        wrong_type = any(x.path == p and x.message.startswith("must be ") and ", not " in x.message for x in r)
+        return (wrong_type, len(r))
+    return min(results, key=score)
+
+
 def _equal(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
@@ -125,12 +134,12 @@ class _Checker:
         if "anyOf" in s:
             results = [self._try(v, sub, p) for sub in s["anyOf"]]
             if all(results):
-                out.extend(min(results, key=len))
+                out.extend(_closest(results, p))
         if "oneOf" in s:
             results = [self._try(v, sub, p) for sub in s["oneOf"]]
             ok = [r for r in results if not r]
             if not ok:
-                out.extend(min(results, key=len))
+                out.extend(_closest(results, p))
             elif len(ok) > 1:
                 out.append(Problem(p, "matches more than one of the allowed forms"))
         if "not" in s and not self._try(v, s["not"], p):

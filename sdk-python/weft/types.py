@@ -54,7 +54,9 @@ class HeartbeatResult:
 
 @dataclass(frozen=True)
 class Step:
-    """One step of a run (a block instance, by its path)."""
+    """One step of a run (a block instance, by its path). ``attempt`` is the
+    current attempt number, ``attempts`` every attempt (number, status,
+    worker_id, error, started_at, finished_at)."""
 
     path: str
     ref: str
@@ -62,14 +64,18 @@ class Step:
     input: Any = None
     output: Any = None
     error: Any = None
-    attempts: Any = None
+    attempt: int = 0
+    attempts: Tuple[Dict[str, Any], ...] = ()
+    block: str = ""
     raw: Dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "Step":
         return cls(path=str(d.get("path") or d.get("ref") or ""), ref=str(d.get("ref") or ""),
                    status=str(d.get("status") or ""), input=d.get("input"), output=d.get("output"),
-                   error=d.get("error"), attempts=d.get("attempts"), raw=dict(d))
+                   error=d.get("error"), attempt=int(d.get("attempt") or 0),
+                   attempts=tuple(a for a in (d.get("attempts") or []) if isinstance(a, dict)),
+                   block=str(d.get("block") or ""), raw=dict(d))
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,7 @@ class TaskContext:
                                                 "attempt": task.attempt})
         self.lease_expires_at: Optional[float] = parse_time(task.deadline)
         self.next_beat = time.monotonic()  # first heartbeat right away
+        self._finishing = False  # the handler returned; a report is being sent
 
     @property
     def run_id(self) -> str:
@@ -450,6 +451,7 @@ class Worker:
             self.stats["failed"] += 1
 
     def _report(self, ctx: TaskContext, what: str, body: Dict[str, Any]) -> bool:
+        ctx._finishing = True
         if self._abandon.is_set():
             ctx.log.warning("worker stopped before the task ended: %s not reported" % what)
             return False
@@ -502,13 +504,11 @@ class Worker:
         path = "/api/v1/tasks/%s/heartbeat" % urllib.parse.quote(ctx.task.id, safe="")
         try:
             _, body = self.http.request("POST", path, {"lease": ctx.task.lease}, retries=2, timeout=10.0)
-        except (LeaseConflict, NotFound) as e:
-            ctx._lost.set()
-            ctx._cancel.set()
-            ctx.log.warning("heartbeat refused (%s): the lease is gone, stop the task" % e.code)
-            return None
         except APIError as e:
-            if e.status == 409:
+            if isinstance(e, (LeaseConflict, NotFound)) or e.status == 409:
+                if ctx._finishing:
+                    ctx.log.debug("heartbeat refused after the task ended (%s)" % e.code)
+                    return None
                 ctx._lost.set()
                 ctx._cancel.set()
                 ctx.log.warning("heartbeat refused (%s): the lease is gone, stop the task" % e.code)

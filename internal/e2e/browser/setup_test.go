@@ -1,7 +1,4 @@
-// Package e2e drives the web UI end to end: a real server over a real
-// SQLite store with the real engine, a small Go worker, and headless
-// Chromium.
-package e2e
+package browser
 
 import (
 	"context"

@@ -1,0 +1,488 @@
+// Package bench measures the engine end to end: a real store (SQLite file or
+// PostgreSQL), the real engine and HTTP server on loopback, and workers that
+// speak the worker protocol over HTTP in the same process. `weft bench` runs it.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weftlabs/weft/engine"
+	"github.com/weftlabs/weft/internal/store"
+	"github.com/weftlabs/weft/server"
+)
+
+// Config selects what to measure.
+type Config struct {
+	// DB is a SQLite file path or a postgres:// URL (a fresh, empty database).
+	DB string
+	// Workloads to run, 1..5 (all when empty).
+	Workloads []int
+	// Scale divides every workload's size (1 = the sizes of the issue);
+	// tests use larger values to stay quick.
+	Scale int
+	// IdleFor is workload 4's idle period (default 60s).
+	IdleFor time.Duration
+	// SQLiteSynchronous overrides PRAGMA synchronous (default FULL).
+	SQLiteSynchronous string
+	Out               io.Writer
+}
+
+// Result is one measured figure.
+type Result struct {
+	Workload int
+	Name     string
+	Value    float64
+	Unit     string
+	Detail   string
+}
+
+type env struct {
+	cfg   Config
+	st    *store.Store
+	eng   *engine.Engine
+	base  string
+	hc    *http.Client
+	count func() int64
+}
+
+// Run sets up the stack on cfg.DB, runs the workloads and returns their
+// figures, printing each as it comes.
+func Run(ctx context.Context, cfg Config) ([]Result, error) {
+	if cfg.Scale < 1 {
+		cfg.Scale = 1
+	}
+	if cfg.IdleFor <= 0 {
+		cfg.IdleFor = 60 * time.Second
+	}
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	if len(cfg.Workloads) == 0 {
+		cfg.Workloads = []int{1, 2, 3, 4, 5}
+	}
+	log := slog.New(slog.DiscardHandler)
+	st, err := store.OpenWith(ctx, cfg.DB, log, store.Options{SQLiteSynchronous: cfg.SQLiteSynchronous})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	eng := engine.New(engine.Config{DisableCron: true}, st, log)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); eng.Run(ctx) }()
+	defer wg.Wait()
+	defer cancel()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := server.New(server.Config{PublicURL: "http://" + ln.Addr().String()},
+		server.Deps{Engine: eng, Catalog: st, Logger: log})
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(ln)
+	defer hs.Close()
+
+	e := &env{cfg: cfg, st: st, eng: eng, base: "http://" + ln.Addr().String(),
+		hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}, Timeout: 2 * time.Minute},
+		count: st.CountStatements()}
+	if err := e.deploy(ctx); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(cfg.Out, "weft bench on %s (%s), GOMAXPROCS=%d\n", st.Dialect(), redact(cfg.DB), runtime.GOMAXPROCS(0))
+	var out []Result
+	for _, w := range cfg.Workloads {
+		var rs []Result
+		switch w {
+		case 1:
+			rs, err = e.chain(ctx)
+		case 2:
+			rs, err = e.manyRuns(ctx)
+		case 3:
+			rs, err = e.bigMap(ctx)
+		case 4:
+			rs, err = e.idle(ctx)
+		case 5:
+			rs, err = e.inFlight(ctx)
+		default:
+			err = fmt.Errorf("unknown workload %d (1..5)", w)
+		}
+		if err != nil {
+			return out, fmt.Errorf("workload %d: %w", w, err)
+		}
+		for _, r := range rs {
+			fmt.Fprintf(cfg.Out, "workload %d  %-28s %12.3f %-10s %s\n", r.Workload, r.Name, r.Value, r.Unit, r.Detail)
+		}
+		out = append(out, rs...)
+	}
+	return out, nil
+}
+
+func redact(dsn string) string {
+	if i := strings.Index(dsn, "@"); i > 0 && strings.Contains(dsn, "://") {
+		return dsn[:strings.Index(dsn, "://")+3] + "…" + dsn[i:]
+	}
+	return dsn
+}
+
+const noopBlock = `{"name": "bench.noop", "dispatch": {"kind": "worker"}, "heartbeat_timeout": "5m"}`
+
+var benchFlows = []string{
+	`{"name": "bench-five", "blocks": [
+	  {"ref": "a", "block": "bench.noop"},
+	  {"ref": "f", "type": "fork", "branches": [[{"ref": "b", "block": "bench.noop"}], [{"ref": "c", "block": "bench.noop"}]]},
+	  {"ref": "d", "block": "bench.noop"},
+	  {"ref": "e", "block": "bench.noop"}]}`,
+	`{"name": "bench-map", "input_schema": {"type": "object"}, "blocks": [
+	  {"ref": "each", "type": "map", "items": "1..flow.input.n", "concurrency": 200, "do": [
+	    {"ref": "work", "block": "bench.noop", "input": {"i": "${item}"}}]}]}`,
+	`{"name": "bench-one", "blocks": [{"ref": "a", "block": "bench.noop"}]}`,
+}
+
+func chainFlow(n int) string {
+	var b strings.Builder
+	b.WriteString(`{"name": "bench-chain", "blocks": [`)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"ref": "s%d", "block": "bench.noop"}`, i)
+	}
+	b.WriteString("]}")
+	return b.String()
+}
+
+func (e *env) deploy(ctx context.Context) error {
+	if err := e.call(ctx, "PUT", "/api/v1/blocks", []byte(noopBlock), nil); err != nil {
+		return fmt.Errorf("upload block: %w", err)
+	}
+	for _, f := range append(benchFlows, chainFlow(400/e.cfg.Scale)) {
+		if err := e.call(ctx, "POST", "/api/v1/flows", []byte(f), nil); err != nil {
+			return fmt.Errorf("upload flow: %w", err)
+		}
+	}
+	return nil
+}
+
+func (e *env) call(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		buf, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, e.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(data))
+	}
+	if out != nil && len(data) > 0 {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+type task struct {
+	ID    string `json:"id"`
+	Lease string `json:"lease"`
+	RunID string `json:"run_id"`
+}
+
+// worker long-polls and completes every task at once (a no-op block). It
+// calls seen for each task it receives and done after each completion.
+type worker struct {
+	e     *env
+	id    string
+	max   int
+	seen  func(task)
+	count atomic.Int64
+}
+
+func (w *worker) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		var res struct {
+			Tasks []task `json:"tasks"`
+		}
+		err := w.e.call(ctx, "POST", "/api/v1/tasks/poll", map[string]any{
+			"worker_id": w.id, "queues": []string{"bench.noop"}, "max": w.max, "wait": "5s"}, &res)
+		if err != nil {
+			continue
+		}
+		for _, t := range res.Tasks {
+			if w.seen != nil {
+				w.seen(t)
+			}
+			if err := w.e.call(ctx, "POST", "/api/v1/tasks/"+t.ID+"/complete",
+				map[string]any{"lease": t.Lease, "output": map[string]any{"ok": true}}, nil); err == nil {
+				w.count.Add(1)
+			}
+		}
+	}
+}
+
+func startWorkers(ctx context.Context, e *env, n, max int, seen func(task)) (*sync.WaitGroup, []*worker) {
+	var wg sync.WaitGroup
+	ws := make([]*worker, n)
+	for i := range ws {
+		ws[i] = &worker{e: e, id: fmt.Sprintf("bench-%d", i), max: max, seen: seen}
+		wg.Add(1)
+		go func(w *worker) { defer wg.Done(); w.run(ctx) }(ws[i])
+	}
+	return &wg, ws
+}
+
+func (e *env) start(ctx context.Context, flow string, input any) (string, error) {
+	var r struct {
+		ID string `json:"id"`
+	}
+	err := e.call(ctx, "POST", "/api/v1/flows/"+flow+"/runs", map[string]any{"input": input}, &r)
+	return r.ID, err
+}
+
+func (e *env) wait(ctx context.Context, id string) (string, error) {
+	for {
+		var r struct {
+			Status string `json:"status"`
+			Error  any    `json:"error"`
+		}
+		if err := e.call(ctx, "GET", "/api/v1/runs/"+id+"/wait?timeout=30s&steps=false", nil, &r); err != nil {
+			return "", err
+		}
+		switch r.Status {
+		case "succeeded":
+			return r.Status, nil
+		case "failed", "cancelled", "timed_out":
+			return r.Status, fmt.Errorf("run %s %s: %v", id, r.Status, r.Error)
+		}
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+	}
+}
+
+// Workload 1: a chain of 400 no-op steps with one worker; the per-step
+// overhead is the time from sending one step's completion to receiving the
+// next step's task.
+func (e *env) chain(ctx context.Context) ([]Result, error) {
+	n := 400 / e.cfg.Scale
+	var mu sync.Mutex
+	var gaps []time.Duration
+	var lastDone time.Time
+	wctx, stop := context.WithCancel(ctx)
+	w := &worker{e: e, id: "bench-chain", max: 1}
+	w.seen = func(task) {
+		mu.Lock()
+		if !lastDone.IsZero() {
+			gaps = append(gaps, time.Since(lastDone))
+		}
+		mu.Unlock()
+	}
+	// Record the moment each completion is sent.
+	wrapped := &timedWorker{worker: w, mark: func() { mu.Lock(); lastDone = time.Now(); mu.Unlock() }}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); wrapped.run(wctx) }()
+	start := time.Now()
+	id, err := e.start(ctx, "bench-chain", map[string]any{})
+	if err == nil {
+		_, err = e.wait(ctx, id)
+	}
+	total := time.Since(start)
+	stop()
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	p50, p99 := percentiles(gaps)
+	return []Result{
+		{1, "per-step overhead p50", ms(p50), "ms", fmt.Sprintf("%d steps", n)},
+		{1, "per-step overhead p99", ms(p99), "ms", ""},
+		{1, "chain total", total.Seconds(), "s", ""},
+	}, nil
+}
+
+type timedWorker struct {
+	*worker
+	mark func()
+}
+
+func (w *timedWorker) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		var res struct {
+			Tasks []task `json:"tasks"`
+		}
+		if err := w.e.call(ctx, "POST", "/api/v1/tasks/poll", map[string]any{
+			"worker_id": w.id, "queues": []string{"bench.noop"}, "max": 1, "wait": "5s"}, &res); err != nil {
+			continue
+		}
+		for _, t := range res.Tasks {
+			w.seen(t)
+			w.mark()
+			w.e.call(ctx, "POST", "/api/v1/tasks/"+t.ID+"/complete",
+				map[string]any{"lease": t.Lease, "output": map[string]any{}}, nil)
+		}
+	}
+}
+
+// Workload 2: 1,000 runs of a 5-step flow (a 2-way fork inside), 100 in
+// flight; steps/s and run latency.
+func (e *env) manyRuns(ctx context.Context) ([]Result, error) {
+	runs, inFlight := 1000/e.cfg.Scale, 100/e.cfg.Scale
+	if inFlight < 1 {
+		inFlight = 1
+	}
+	wctx, stop := context.WithCancel(ctx)
+	wg, ws := startWorkers(wctx, e, 8, 16, nil)
+	defer func() { stop(); wg.Wait() }()
+	lat := make([]time.Duration, runs)
+	var next atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	start := time.Now()
+	var rg sync.WaitGroup
+	for i := 0; i < inFlight; i++ {
+		rg.Add(1)
+		go func() {
+			defer rg.Done()
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= runs {
+					return
+				}
+				t0 := time.Now()
+				id, err := e.start(ctx, "bench-five", map[string]any{})
+				if err == nil {
+					_, err = e.wait(ctx, id)
+				}
+				if err != nil {
+					errOnce.Do(func() { firstErr = err })
+					return
+				}
+				lat[k] = time.Since(t0)
+			}
+		}()
+	}
+	rg.Wait()
+	wall := time.Since(start)
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	var steps int64
+	for _, w := range ws {
+		steps += w.count.Load()
+	}
+	p50, p99 := percentiles(lat)
+	return []Result{
+		{2, "steps/s", float64(steps) / wall.Seconds(), "steps/s", fmt.Sprintf("%d runs x 5 steps in %.2fs", runs, wall.Seconds())},
+		{2, "run latency p50", ms(p50), "ms", ""},
+		{2, "run latency p99", ms(p99), "ms", ""},
+	}, nil
+}
+
+// Workload 3: one map over 10,000 items with concurrency 200.
+func (e *env) bigMap(ctx context.Context) ([]Result, error) {
+	n := 10000 / e.cfg.Scale
+	wctx, stop := context.WithCancel(ctx)
+	wg, _ := startWorkers(wctx, e, 8, 32, nil)
+	defer func() { stop(); wg.Wait() }()
+	start := time.Now()
+	id, err := e.start(ctx, "bench-map", map[string]any{"n": n})
+	if err == nil {
+		_, err = e.wait(ctx, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	d := time.Since(start)
+	return []Result{{3, "map total", d.Seconds(), "s", fmt.Sprintf("%d items, concurrency 200", n)}}, nil
+}
+
+// Workload 4: an idle server with 10 workers long-polling; statements the
+// store issued over the period.
+func (e *env) idle(ctx context.Context) ([]Result, error) {
+	wctx, stop := context.WithCancel(ctx)
+	wg, _ := startWorkers(wctx, e, 10, 4, nil)
+	time.Sleep(2 * time.Second) // let the workers park
+	before := e.count()
+	time.Sleep(e.cfg.IdleFor)
+	n := e.count() - before
+	stop()
+	wg.Wait()
+	return []Result{{4, "statements while idle", float64(n), "statements",
+		fmt.Sprintf("%.2f per second over %s, 10 workers", float64(n)/e.cfg.IdleFor.Seconds(), e.cfg.IdleFor)}}, nil
+}
+
+// Workload 5: 10,000 runs in flight (each waiting on its first task); the
+// heap of the whole process after a GC.
+func (e *env) inFlight(ctx context.Context) ([]Result, error) {
+	n := 10000 / e.cfg.Scale
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if _, err := e.start(ctx, "bench-one", map[string]any{}); err != nil {
+				firstErr.CompareAndSwap(nil, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return nil, err
+	}
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	return []Result{
+		{5, "heap in use", float64(after.HeapInuse) / (1 << 20), "MiB", fmt.Sprintf("%d runs in flight", n)},
+		{5, "process memory from Go", float64(after.Sys) / (1 << 20), "MiB", "runtime.MemStats.Sys"},
+	}, nil
+}
+
+func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
+	if len(ds) == 0 {
+		return 0, 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)*50/100], s[min(len(s)-1, len(s)*99/100)]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+

@@ -1,0 +1,74 @@
+package bench
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+)
+
+// The benchmark at a twentieth of its size, as a test that every workload
+// completes and that an idle server leaves the database alone.
+func TestBenchSmallSQLite(t *testing.T) {
+	t.Parallel()
+	checkBench(t, filepath.Join(t.TempDir(), "bench.db"))
+}
+
+func TestBenchSmallPostgres(t *testing.T) {
+	t.Parallel()
+	checkBench(t, pgDatabase(t))
+}
+
+func checkBench(t *testing.T, db string) {
+	var out strings.Builder
+	rs, err := Run(context.Background(), Config{DB: db, Scale: 20, IdleFor: 3 * time.Second, Out: &out})
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, r := range rs {
+		got[r.Name] = r.Value
+	}
+	for _, name := range []string{"per-step overhead p50", "steps/s", "map total", "heap in use"} {
+		if got[name] <= 0 {
+			t.Errorf("%s = %v, want a positive measurement", name, got[name])
+		}
+	}
+	if n := got["statements while idle"]; n > 3 {
+		t.Errorf("idle server with 10 long-polling workers issued %v statements in 3s, want at most 1 per second", n)
+	}
+}
+
+func pgDatabase(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("WEFT_TEST_POSTGRES_URL")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	db, err := sql.Open("pgx", base)
+	if err == nil {
+		err = db.Ping()
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL is required under CI=true: %v", err)
+		}
+		t.Skipf("SKIPPING: no PostgreSQL at %s: %v", base, err)
+	}
+	name := fmt.Sprintf("weft_bench_%d", time.Now().UnixNano())
+	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		db.Close()
+	})
+	return strings.Replace(base, "/postgres?", "/"+name+"?", 1)
+}

@@ -1,0 +1,418 @@
+"""End-to-end tests against a real `weft serve` (SQLite in a temp dir).
+
+The binary is $WEFT_BIN, else built with `go build -o <tmp>/weft ./cmd/weft`
+from the repository root. When it cannot be built the tests are skipped
+with a loud message, except with CI=true, where that is a failure.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+from typing import Any, Callable, Dict, List, Optional
+
+from tests import _paths
+from weft import BlockDefinition, BlockError, Client, Flow, Retry, Worker
+from weft.schema import apply_defaults
+
+import common
+import local_llm
+import mlkit
+
+CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+STATE: Dict[str, Any] = {}
+
+
+def _binary(tmp: str) -> Optional[str]:
+    env_bin = os.environ.get("WEFT_BIN")
+    if env_bin and os.path.isfile(env_bin):
+        return env_bin
+    go = shutil.which("go") or ("/usr/local/go/bin/go" if os.path.exists("/usr/local/go/bin/go") else None)
+    if go is None:
+        STATE["why"] = "no go toolchain on PATH"
+        return None
+    out = os.path.join(tmp, "weft")
+    env = dict(os.environ, CGO_ENABLED="0")
+    p = subprocess.run([go, "build", "-o", out, "./cmd/weft"], cwd=_paths.REPO, capture_output=True, text=True,
+                       env=env, timeout=600)
+    if p.returncode != 0:
+        STATE["why"] = "go build ./cmd/weft failed:\n" + p.stderr[-2000:]
+        return None
+    return out
+
+
+def setUpModule() -> None:
+    tmp = tempfile.mkdtemp(prefix="weft-sdk-e2e-")
+    STATE["tmp"] = tmp
+    binary = _binary(tmp)
+    if binary is None:
+        msg = "\n*** SKIPPING the weft serve tests: %s ***\n" % STATE.get("why")
+        sys.stderr.write(msg)
+        if CI:
+            raise RuntimeError(msg)
+        raise unittest.SkipTest(msg)
+    llm, _ = local_llm.serve(0)
+    STATE["llm"] = llm
+    for k, sub in (("WEFT_ARTIFACTS", "artifacts"), ("WEFT_MODEL_REGISTRY", "registry"),
+                   ("WEFT_DEPLOY_DIR", "deployments"), ("WEFT_REPORTS", "reports")):
+        os.environ[k] = os.path.join(tmp, sub)
+    os.environ["WEFT_NOTIFY_FILE"] = os.path.join(tmp, "notifications.jsonl")
+    env = dict(os.environ, WEFT_LLM_URL="http://127.0.0.1:%d/v1/chat/completions" % llm.server_port,
+               WEFT_LLM_KEY="test-key")
+    env.pop("WEFT_TOKEN", None)
+    log = open(os.path.join(tmp, "server.log"), "w")
+    proc = subprocess.Popen([binary, "serve", "--db", os.path.join(tmp, "weft.db"), "--addr", "127.0.0.1:0",
+                             "--load", os.path.join(_paths.REPO, "flows", "examples")],
+                            stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=tmp)
+    STATE["proc"], STATE["log"] = proc, log
+    url = None
+    deadline = time.monotonic() + 60
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.startswith("listening on "):
+            url = line.split("listening on ", 1)[1].strip()
+            break
+    if url is None:
+        proc.kill()
+        with open(os.path.join(tmp, "server.log")) as f:
+            raise RuntimeError("weft serve did not start:\n" + f.read()[-3000:])
+    threading.Thread(target=proc.stdout.read, daemon=True).start()  # drain
+    STATE["url"] = url
+    c = Client(url)
+    deadline = time.monotonic() + 30
+    while not c.ready():
+        if time.monotonic() > deadline:
+            raise RuntimeError("weft serve never became ready")
+        time.sleep(0.1)
+
+
+def tearDownModule() -> None:
+    proc = STATE.get("proc")
+    if proc is not None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        STATE["log"].close()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    if "llm" in STATE:
+        STATE["llm"].shutdown()
+        STATE["llm"].server_close()
+    if STATE.get("tmp"):
+        shutil.rmtree(STATE["tmp"], ignore_errors=True)
+
+
+def example_worker(url: str, **kw: Any) -> Worker:
+    import bpel_ml
+    import dl_training
+    import house_prices
+    import rag_eval
+
+    kw.setdefault("poll_wait", 2.0)
+    w = Worker(url, concurrency=4, **kw)
+    common.register_common(w)
+    for m in (house_prices, dl_training, rag_eval, bpel_ml):
+        m.register(w)
+    return w
+
+
+def wait_until(pred: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.05)
+
+
+def schema_defaults(flow: str) -> Dict[str, Any]:
+    with open(os.path.join(_paths.REPO, "flows", "examples", flow + ".json")) as f:
+        return apply_defaults(json.load(f)["input_schema"], {})
+
+
+class ExampleFlowsTest(unittest.TestCase):
+    """The four example pipelines, run by the example workers."""
+
+    worker: Worker
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.c = Client(STATE["url"])
+        cls.worker = example_worker(STATE["url"]).start()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.worker.stop()
+
+    def test_house_prices_r2_matches_the_check_script(self) -> None:
+        out = subprocess.run([sys.executable, os.path.join(_paths.REPO, "examples", "check_house_prices.py"), "--json"],
+                             cwd=_paths.REPO, capture_output=True, text=True, check=True).stdout
+        expected = json.loads(out)
+        run = self.c.start("house-prices", schema_defaults("house-prices"))
+        run = self.c.wait(run.id, timeout=60)
+        self.assertEqual(run.status, "running")  # parked on the approval signal
+        self.assertEqual(run.step("approve").status, "waiting")
+        self.c.signal(run.id, "approval", {"by": "alice"})
+        run = self.c.wait(run.id, timeout=60)
+        self.assertEqual(run.status, "succeeded", run.error)
+        self.assertEqual(run.output["linear_r2"], expected["linear_r2"])
+        self.assertEqual(run.output["forest_r2"], expected["forest_r2"])
+        self.assertEqual(run.output["r2"], expected["r2"])
+        self.assertEqual(run.output["algo"], expected["best"])
+        entry = mlkit.read_json(run.output["model"])
+        self.assertEqual(entry["approval"], {"by": "alice"})
+        self.assertEqual(entry["metrics"]["r2"], expected["r2"])
+        self.assertEqual(run.step("notify").status, "skipped")
+
+    def test_dl_training_releases(self) -> None:
+        run = self.c.wait(self.c.start("dl-training", schema_defaults("dl-training")).id, timeout=120)
+        self.assertEqual(run.status, "succeeded", run.error)
+        self.assertGreaterEqual(run.output["accuracy"], 0.85)
+        self.assertTrue(os.path.exists(mlkit.resolve_path(run.output["released"])))
+        self.assertEqual(run.step("bad_data").status, "skipped")
+
+    def test_dl_training_bad_data_fails_with_alert(self) -> None:
+        run = self.c.wait(self.c.start("dl-training", dict(schema_defaults("dl-training"), min_quality=0.999)).id,
+                          timeout=60)
+        self.assertEqual(run.status, "failed")
+        self.assertIn("data quality 0.99 is below 0.999", run.error_message)
+        self.assertEqual(run.step("data_alert").status, "succeeded")
+        self.assertEqual(run.step("train").status if run.step("train") else "not started", "not started")
+
+    def test_rag_eval_with_the_local_llm(self) -> None:
+        run = self.c.wait(self.c.start("rag-eval", schema_defaults("rag-eval")).id, timeout=120)
+        self.assertEqual(run.status, "succeeded", run.error)
+        self.assertEqual(run.output["questions"], 3)
+        self.assertEqual(len(run.output["results"]), 3)
+        self.assertEqual(run.output["results"][0]["score"], 1)
+        self.assertGreaterEqual(run.output["average_score"], 0.5)
+        self.assertTrue(os.path.exists(mlkit.resolve_path(run.output["report"])))
+        chat = run.step("answers[0].chat")
+        self.assertEqual(chat.status, "succeeded")
+        self.assertEqual(chat.output["object"], "chat.completion")
+        self.assertNotIn("test-key", json.dumps(run.raw))  # the secret is not shown
+
+    def test_bpel_ml_compensates_the_deployment(self) -> None:
+        ok = self.c.wait(self.c.start("bpel-ml", dict(schema_defaults("bpel-ml"), service_name="svc-ok")).id,
+                         timeout=60)
+        self.assertEqual(ok.status, "succeeded", ok.error)
+        path = os.path.join(os.environ["WEFT_DEPLOY_DIR"], "svc-ok.json")
+        self.assertEqual(mlkit.read_json(path)["run_id"], ok.id)
+
+        bad = self.c.wait(self.c.start("bpel-ml", dict(schema_defaults("bpel-ml"), service_name="svc-ok",
+                                                       min_accuracy=0.99)).id, timeout=60)
+        self.assertEqual(bad.status, "failed")
+        self.assertIn("is below 0.99: the deployment is rolled back", bad.error_message)
+        comp = [s for s in bad.steps if "compensate" in s.path]
+        self.assertEqual([s.status for s in comp], ["succeeded"])
+        self.assertEqual(mlkit.read_json(path)["run_id"], ok.id)  # rolled back to the earlier deployment
+
+        caught = self.c.wait(self.c.start("bpel-ml", dict(schema_defaults("bpel-ml"), fail_training=True)).id,
+                             timeout=60)
+        self.assertEqual(caught.step("train").status, "failed")
+        self.assertEqual(caught.step("train_alert").status, "succeeded")
+        with open(os.environ["WEFT_NOTIFY_FILE"]) as f:
+            texts = [json.loads(line)["text"] for line in f]
+        self.assertIn("bpel-ml run %s: training failed; no model to evaluate" % caught.id, texts)
+
+
+TEST_BLOCKS = [
+    BlockDefinition("test.flaky", retry=Retry(max_attempts=3, backoff="fixed", initial_interval="100ms"),
+                    heartbeat_timeout="5s"),
+    BlockDefinition("test.fatal", retry=Retry(max_attempts=3, initial_interval="100ms"), heartbeat_timeout="5s"),
+    BlockDefinition("test.long", heartbeat_timeout="2s"),
+    BlockDefinition("test.hang", retry=Retry(max_attempts=3, backoff="fixed", initial_interval="100ms"),
+                    heartbeat_timeout="1s"),
+    BlockDefinition("test.graceful", heartbeat_timeout="5s"),
+    BlockDefinition("test.handback", retry=Retry(max_attempts=3, backoff="fixed", initial_interval="100ms"),
+                    heartbeat_timeout="1s"),
+]
+
+
+def one_block_flow(name: str, block: str) -> Flow:
+    f = Flow(name)
+    step = f.block("work", block, {"tag": f.input["tag"]})
+    f.output({"result": step.output})
+    return f
+
+
+HANG_WORKER = r'''
+import os, sys, time
+sys.path[:0] = [%r]
+from weft import Worker
+w = Worker(%r, worker_id="doomed", poll_wait=2.0)
+@w.block("test.hang")
+def hang(input, ctx):
+    open(%r, "w").write(ctx.task.id)
+    time.sleep(600)
+w.run()
+'''
+
+
+class ProtocolTest(unittest.TestCase):
+    """Failure, retry, cancel, lease expiry and graceful stop."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.c = Client(STATE["url"])
+        for b in TEST_BLOCKS:
+            cls.c.deploy_block(b)
+        for name, block in (("t-flaky", "test.flaky"), ("t-fatal", "test.fatal"), ("t-long", "test.long"),
+                            ("t-hang", "test.hang"), ("t-graceful", "test.graceful"),
+                            ("t-handback", "test.handback")):
+            cls.c.deploy_flow(one_block_flow(name, block))
+        cls.calls: Dict[str, List[int]] = {}
+        cls.fatal_fixed = threading.Event()
+        cls.cancel_seen = threading.Event()
+        cls.long_release = threading.Event()
+        w = Worker(STATE["url"], worker_id="proto", poll_wait=2.0, concurrency=4)
+
+        @w.block("test.flaky")
+        def flaky(input: Dict[str, Any], ctx: Any) -> Dict[str, Any]:
+            n = cls.calls.setdefault(input["tag"], [])
+            n.append(ctx.attempt)
+            if len(n) < 3:
+                raise RuntimeError("transient trouble %d" % len(n))
+            return {"attempts_seen": len(n)}
+
+        @w.block("test.fatal")
+        def fatal(input: Dict[str, Any], ctx: Any) -> Dict[str, Any]:
+            if not cls.fatal_fixed.is_set():
+                raise BlockError("the input is wrong for good")
+            return {"fixed": True}
+
+        @w.block("test.long")
+        def long(input: Dict[str, Any], ctx: Any) -> Dict[str, Any]:
+            if input["tag"] == "cancel-me":
+                while not ctx.cancel_requested:
+                    ctx.sleep(0.1)
+                cls.cancel_seen.set()
+                return {"cancelled": True}
+            cls.long_release.wait(20)
+            return {"stopping": ctx.stopping}
+
+        cls.w = w.start()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.w.stop(timeout=2)
+
+    def test_retry_then_success(self) -> None:
+        run = self.c.wait(self.c.start("t-flaky", {"tag": "flaky-1"}).id, timeout=30)
+        self.assertEqual(run.status, "succeeded", run.error)
+        self.assertEqual(run.output, {"result": {"attempts_seen": 3}})
+        self.assertEqual(self.calls["flaky-1"], [1, 2, 3])
+        step = run.step("work")
+        self.assertEqual(step.attempt, 3)
+        self.assertEqual([a["status"] for a in step.attempts], ["failed", "failed", "succeeded"])
+        self.assertIn("RuntimeError: transient trouble 1", json.dumps(step.attempts[0]))
+
+    def test_non_retryable_failure_then_operator_retry(self) -> None:
+        run = self.c.wait(self.c.start("t-fatal", {"tag": "f"}).id, timeout=30)
+        self.assertEqual(run.status, "failed")
+        self.assertIn("the input is wrong for good", run.error_message)
+        self.assertEqual(run.step("work").attempt, 1)  # retryable=False: no second attempt
+        self.fatal_fixed.set()
+        self.c.retry(run.id)
+        run = self.c.wait(run.id, timeout=30, until_finished=True)
+        self.assertEqual(run.status, "succeeded", run.error)
+        self.assertEqual(run.output, {"result": {"fixed": True}})
+
+    def test_cancel_while_a_task_runs(self) -> None:
+        run = self.c.start("t-long", {"tag": "cancel-me"})
+        wait_until(lambda: self.c.run(run.id).step("work") and self.c.run(run.id).step("work").status == "running",
+                   what="the task to start")
+        self.c.cancel(run.id)
+        self.assertTrue(self.cancel_seen.wait(15), "the handler never saw cancel_requested")
+        run = self.c.wait(run.id, timeout=30)
+        self.assertEqual(run.status, "cancelled")
+
+    def test_killed_worker_task_is_redelivered(self) -> None:
+        marker = os.path.join(STATE["tmp"], "hang-started")
+        script = HANG_WORKER % (_paths.SDK, STATE["url"], marker)
+        doomed = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.DEVNULL)
+        try:
+            run = self.c.start("t-hang", {"tag": "h"})
+            wait_until(lambda: os.path.exists(marker), timeout=30, what="the doomed worker to take the task")
+        finally:
+            doomed.kill()
+            doomed.wait()
+        with open(marker) as fh:
+            first_task = fh.read()
+        rescuer = Worker(STATE["url"], worker_id="rescuer", poll_wait=2.0)
+        rescuer.register("test.hang", lambda input, ctx: {"rescued_attempt": ctx.attempt, "task": ctx.task.id})
+        rescuer.start()
+        try:
+            run = self.c.wait(run.id, timeout=60)
+        finally:
+            rescuer.stop()
+        self.assertEqual(run.status, "succeeded", run.error)
+        self.assertEqual(run.output["result"]["rescued_attempt"], 2)  # the lapsed lease counted as an attempt
+        self.assertNotEqual(run.output["result"]["task"], "")
+        step = run.step("work")
+        self.assertEqual([a.get("worker_id") for a in step.attempts], ["doomed", "rescuer"])
+        self.assertTrue(first_task)
+
+    def test_graceful_stop_finishes_the_running_task(self) -> None:
+        w = Worker(STATE["url"], worker_id="graceful", poll_wait=2.0, shutdown_timeout=20)
+        started = threading.Event()
+
+        @w.block("test.graceful")
+        def slow(input: Dict[str, Any], ctx: Any) -> Dict[str, Any]:
+            started.set()
+            time.sleep(1.0)
+            return {"stopping": ctx.stopping}
+
+        w.start()
+        run = self.c.start("t-graceful", {"tag": "g"})
+        self.assertTrue(started.wait(30))
+        t0 = time.monotonic()
+        self.assertTrue(w.stop())
+        self.assertLess(time.monotonic() - t0, 10)
+        run = self.c.wait(run.id, timeout=30)
+        self.assertEqual(run.status, "succeeded", run.error)
+        self.assertEqual(run.output["result"], {"stopping": True})
+
+    def test_stop_hands_back_unfinished_work(self) -> None:
+        w = Worker(STATE["url"], worker_id="quitter", poll_wait=2.0, shutdown_timeout=0.2)
+        started = threading.Event()
+        release = threading.Event()
+
+        def stuck(input: Dict[str, Any], ctx: Any) -> Dict[str, Any]:
+            started.set()
+            release.wait(30)
+            return {"by": "quitter"}
+
+        w.register("test.handback", stuck)
+        w.start()
+        run = self.c.start("t-handback", {"tag": "hb"})
+        self.assertTrue(started.wait(30))
+        self.assertFalse(w.stop())  # still running after the bound: handed back, not reported
+        release.set()
+        taker = Worker(STATE["url"], worker_id="taker", poll_wait=2.0)
+        taker.register("test.handback", lambda input, ctx: {"by": "taker", "attempt": ctx.attempt})
+        taker.start()
+        try:
+            run = self.c.wait(run.id, timeout=60)
+        finally:
+            taker.stop()
+        self.assertEqual(run.status, "succeeded", run.error)
+        self.assertEqual(run.output["result"]["by"], "taker")
+
+
+if __name__ == "__main__":
+    unittest.main()
