@@ -99,7 +99,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	defer hs.Close()
 
 	e := &env{cfg: cfg, st: st, eng: eng, base: "http://" + ln.Addr().String(),
-		hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}, Timeout: 2 * time.Minute},
+		hc:    &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}, Timeout: 2 * time.Minute},
 		count: st.CountStatements()}
 	if err := e.deploy(ctx); err != nil {
 		return nil, err
@@ -485,4 +485,3 @@ func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
