@@ -418,3 +418,37 @@ func (d *Definition) CheckInput(v any) []*ValidationError {
 	}
 	return s.ValidateValue(v, "")
 }
+
+// Checker validates values against one user-supplied JSON Schema, naming
+// each field that does not fit (such as "input.dataset: is required"). It
+// is safe for concurrent use.
+type Checker struct {
+	root   string
+	schema *jsoncheck.Schema
+}
+
+// NewChecker compiles schema for values called root ("input", "output").
+// An empty schema accepts everything.
+func NewChecker(root string, schema json.RawMessage) (*Checker, error) {
+	c := &Checker{root: root}
+	if len(bytes.TrimSpace(schema)) == 0 || string(bytes.TrimSpace(schema)) == "null" {
+		return c, nil
+	}
+	if errs := CheckUserSchema(schema, ""); len(errs) > 0 {
+		return nil, fmt.Errorf("%s schema: %s", root, errs[0].Error())
+	}
+	s, err := jsoncheck.Compile(wrapBool(schema))
+	if err != nil {
+		return nil, fmt.Errorf("%s schema: %w", root, err)
+	}
+	c.schema = s
+	return c, nil
+}
+
+// Validate checks v; the error is a *SchemaMismatchError.
+func (c *Checker) Validate(v any) error {
+	if c == nil || c.schema == nil {
+		return nil
+	}
+	return mismatch(c.root, c.schema.ValidateValue(v, ""))
+}

@@ -73,7 +73,7 @@ type Engine struct {
 
 	mu       sync.Mutex
 	touched  map[string]time.Time // worker id -> last recorded poll
-	nextWake time.Time // the timer loop's next due time
+	nextWake time.Time            // the timer loop's next due time
 }
 
 // New returns an engine on store. Call Run to start its loops (timers,

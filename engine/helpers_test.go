@@ -194,3 +194,5 @@ func jsonEq(t testing.TB, what string, got json.RawMessage, want string) {
 }
 
 const blockEcho = `{"name": "echo", "dispatch": {"kind": "worker"}}`
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -39,15 +39,30 @@ func (e *Engine) announce(n *txNotes) {
 	}
 }
 
+// ErrTxConflict marks a transaction that lost a race with another writer
+// (a PostgreSQL deadlock or serialization failure); it may be run again.
+var ErrTxConflict = errors.New("transaction conflict")
+
+// errRunMoved: the run changed between load and save (another replica).
+var errRunMoved = fmt.Errorf("run changed concurrently: %w", ErrTxConflict)
+
 // inTx runs fn in one transaction and announces its notes after commit.
+// A transaction that lost a race is run again from the start.
 func (e *Engine) inTx(ctx context.Context, fn func(tx Store, n *txNotes) error) error {
-	n := newNotes()
-	err := e.store.InTx(ctx, func(tx Store) error { return fn(tx, n) })
-	if err != nil {
-		return err
+	var err error
+	for try := 0; try < 20; try++ {
+		n := newNotes()
+		err = e.store.InTx(ctx, func(tx Store) error { return fn(tx, n) })
+		if err == nil {
+			e.announce(n)
+			return nil
+		}
+		if !errors.Is(err, ErrTxConflict) || ctx.Err() != nil {
+			return err
+		}
+		e.log.Debug("transaction conflict; running it again", attrErr(err))
 	}
-	e.announce(n)
-	return nil
+	return err
 }
 
 type job struct {
@@ -103,6 +118,9 @@ func (e *Engine) applyOne(ctx context.Context, tx Store, j job, n *txNotes) ([]j
 		return nil, err
 	}
 	if err := tx.SaveRun(ctx, next, run.Rev); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return nil, fmt.Errorf("save run %s: %w", run.ID, errRunMoved)
+		}
 		return nil, fmt.Errorf("save run %s: %w", run.ID, err)
 	}
 	var abandon []string

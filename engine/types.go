@@ -1,6 +1,3 @@
-// Package engine is Weft's durable state machine: it runs compiled blueprints
-// to completion through crashes, retries and operator actions, writing every
-// decision in one transaction with the state change that caused it.
 package engine
 
 import (

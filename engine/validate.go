@@ -25,8 +25,7 @@ func validateFlowInput(bp *flows.Blueprint, input json.RawMessage) error {
 			return fmt.Errorf("run input is not JSON: %s: %w", err, ErrInvalidInput)
 		}
 	}
-	d := &blocks.Definition{Name: bp.Name, InputSchema: bp.InputSchema}
-	if err := d.ValidateInput(v); err != nil {
+	if err := bp.ValidateInput(v); err != nil {
 		return fmt.Errorf("run input does not match the input_schema of flow %s: %s: %w", bp.Name, err, ErrInvalidInput)
 	}
 	return nil

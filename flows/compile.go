@@ -98,7 +98,9 @@ func parse(data []byte, cat blocks.Catalog, pins map[string]int) (*Blueprint, er
 	bp.Raw = append([]byte(nil), data...)
 	c := &compiler{cat: cat, pins: pins, bp: &bp, ix: ix, bad: map[string]bool{}}
 	for _, e := range errs {
-		c.bad[e.Pointer] = true
+		if !strings.HasPrefix(e.Msg, "missing required key") {
+			c.bad[e.Pointer] = true
+		}
 	}
 	c.run()
 	errs = append(errs, c.errs...)
@@ -123,8 +125,9 @@ func (c *compiler) fail(ptr, format string, args ...any) {
 	c.errs = append(c.errs, &ValidationError{Pointer: ptr, Msg: fmt.Sprintf(format, args...)})
 }
 
-// reserved holds the names a ref cannot take: the expression environment's
-// own names, the language's keywords and its functions.
+// reservedRef says why name cannot be a ref ("" when it can): the
+// expression environment's own names, the language's keywords and its
+// functions.
 func reservedRef(name string) string {
 	switch name {
 	case "flow", "item", "index", "iteration", "secrets", "env":
@@ -145,15 +148,19 @@ func (c *compiler) run() {
 	c.collect(bp.Blocks, "/blocks", nil, false, true)
 	c.collect(bp.OnFailure, "/on_failure", nil, false, false)
 
-	if len(bp.InputSchema) > 0 {
-		c.errs = append(c.errs, blocks.CheckUserSchema(bp.InputSchema, "/input_schema")...)
+	if len(bp.InputSchema) > 0 && !c.bad["/input_schema"] {
+		if errs := blocks.CheckUserSchema(bp.InputSchema, "/input_schema"); len(errs) > 0 {
+			c.errs = append(c.errs, errs...)
+		} else if chk, err := blocks.NewChecker("input", bp.InputSchema); err == nil {
+			bp.input = chk
+		}
 	}
-	c.seq(bp.Blocks, "/blocks", nil, []string{"flow"})
+	c.seq(bp.Blocks, []string{"flow"})
 	final := append([]string{"flow"}, c.once...)
 	if bp.Output != nil && !c.bad["/output"] {
 		bp.OutputValue = c.value(bp.Output, "/output", final)
 	}
-	c.seq(bp.OnFailure, "/on_failure", nil, final)
+	c.seq(bp.OnFailure, final)
 	c.triggers()
 }
 
@@ -261,7 +268,7 @@ func typeLabel(t string) string {
 
 // seq compiles a sequence whose first block sees scope, and returns the
 // scope after its last block.
-func (c *compiler) seq(seq []*Node, ptr string, parent *Node, scope []string) []string {
+func (c *compiler) seq(seq []*Node, scope []string) []string {
 	for _, n := range seq {
 		if n == nil {
 			continue
@@ -313,18 +320,18 @@ func (c *compiler) node(n *Node, scope []string) {
 	case TypeDecision:
 		n.ExprProg = c.expr(n.Expr, p+"/expr", scope)
 		for _, name := range c.caseNames(n) {
-			c.seq(n.Cases[name], p+"/cases/"+escape(name), n, scope)
+			c.seq(n.Cases[name], scope)
 		}
-		c.seq(n.Default, p+"/default", n, scope)
+		c.seq(n.Default, scope)
 	case TypeFork:
-		for i, b := range n.Branches {
-			c.seq(b, p+"/branches/"+strconv.Itoa(i), n, scope)
+		for _, b := range n.Branches {
+			c.seq(b, scope)
 		}
 	case TypeMap:
 		n.ItemsProg = c.expr(n.Items, p+"/items", scope)
-		c.seq(n.Do, p+"/do", n, with(scope, "item", "index"))
+		c.seq(n.Do, with(scope, "item", "index"))
 	case TypeLoop:
-		end := c.seq(n.Do, p+"/do", n, with(scope, "iteration"))
+		end := c.seq(n.Do, with(scope, "iteration"))
 		if n.While != "" {
 			n.WhileProg = c.expr(n.While, p+"/while", end)
 		}
@@ -351,7 +358,7 @@ func (c *compiler) node(n *Node, scope []string) {
 	}
 
 	own := with(scope, n.Ref)
-	c.seq(n.Catch, p+"/catch", n, own)
+	c.seq(n.Catch, own)
 	if n.Compensate != nil && !c.bad[p+"/compensate"] {
 		cp := n.Compensate
 		if cp.Block != "" && !c.bad[p+"/compensate/block"] {
@@ -401,7 +408,7 @@ func (c *compiler) triggers() {
 				c.fail(p+"/cron", "invalid cron %q: %s; write five fields (minute hour day-of-month month day-of-week, such as \"0 3 * * MON\") or a descriptor such as \"@daily\"", t.Cron, err)
 			}
 		}
-		if len(t.Input) > 0 && len(c.bp.InputSchema) > 0 && !c.bad[p+"/input"] {
+		if len(t.Input) > 0 && c.bp.input != nil && !c.bad[p+"/input"] {
 			s, err := jsoncheck.Compile(c.bp.InputSchema)
 			if err == nil {
 				for _, e := range s.Validate(t.Input, p+"/input") {

@@ -88,6 +88,11 @@ func TestParseRules(t *testing.T) {
 		{"after fork all branches", flow(`{"ref": "f", "type": "fork", "join": "any", "branches": [[{"ref": "a", "block": "notify.team"}], [{"ref": "b", "block": "notify.team"}]]}`,
 			`{"ref": "best", "type": "lambda", "expr": "[a.output, b.output, f.output]"}`), nil},
 		{"fork join", flow(`{"ref": "f", "type": "fork", "join": "some", "branches": [[{"ref": "a", "block": "notify.team"}]]}`), []want{{"/blocks/0/join", `must be one of "all", "any", not "some"`, 2}}},
+		{"fork empty branch", flow(`{"ref": "f", "type": "fork", "branches": [[]]}`), []want{{"/blocks/0/branches/0", "must hold at least 1 item(s)", 2}}},
+		{"fork no branches", flow(`{"ref": "f", "type": "fork", "branches": []}`), []want{{"/blocks/0/branches", "must hold at least 1 item(s)", 2}}},
+		{"key of another system type", flow(`{"ref": "x", "type": "lambda", "expr": "1", "block": "notify.team", "cases": {}}`), []want{
+			{"/blocks/0/block", `key "block" does not apply to a lambda block; it takes: expr, retry, timeout, optional, catch, compensate`, 2},
+			{"/blocks/0/cases", "must hold at least 1 key(s)", 2}}},
 		{"fork own ref inside", flow(`{"ref": "f", "type": "fork", "branches": [[{"ref": "a", "type": "lambda", "expr": "f.output"}]]}`), []want{{"/blocks/0/branches/0/0/expr", `ref "f" (/blocks/0) is not in scope here`, 2}}},
 		{"map scope", flow(`{"ref": "each", "type": "map", "items": "flow.input.list", "concurrency": 2, "do": [{"ref": "step1", "type": "lambda", "expr": "item.x + index"}, {"ref": "step2", "type": "lambda", "expr": "step1.output"}]}`,
 			`{"ref": "collect", "type": "lambda", "expr": "each.output"}`), nil},
@@ -105,6 +110,8 @@ func TestParseRules(t *testing.T) {
 		{"decision case ref after", flow(`{"ref": "gate", "type": "decision", "expr": "'a'", "cases": {"a": [{"ref": "n1", "block": "notify.team"}]}}`, `{"ref": "x", "type": "lambda", "expr": "n1.output"}`),
 			[]want{{"/blocks/1/expr", `ref "n1" (/blocks/0/cases/a/0) is not in scope here`, 3}}},
 		{"decision without cases", flow(`{"ref": "gate", "type": "decision", "expr": "'a'"}`), []want{{"/blocks/0", `missing required key "cases"`, 2}}},
+		{"missing key still checks the rest", flow(`{"ref": "gate", "type": "decision", "expr": "gaet.output"}`), []want{
+			{"/blocks/0", `missing required key "cases"`, 2}, {"/blocks/0/expr", `unknown name "gaet"; in scope here: flow`, 2}}},
 		{"decision with no case", flow(`{"ref": "gate", "type": "decision", "expr": "'a'", "cases": {}}`), []want{{"/blocks/0/cases", "must hold at least 1 key(s)", 2}}},
 		{"wait nothing", flow(`{"ref": "w", "type": "wait"}`), []want{{"/blocks/0", `a wait needs exactly one of "duration", "until" or "signal" (it has none)`, 2}}},
 		{"wait two", flow(`{"ref": "w", "type": "wait", "duration": "1h", "signal": "ok"}`), []want{{"/blocks/0", "(it has duration and signal)", 2}}},
@@ -289,5 +296,70 @@ func TestSchemaJSONIsServedSchema(t *testing.T) {
 	t.Parallel()
 	if !strings.Contains(string(flows.SchemaJSON), `"additionalProperties": false`) || !strings.Contains(string(blocks.SchemaJSON), `"dispatch"`) {
 		t.Error("embedded schemas are missing")
+	}
+}
+
+func TestBlueprintValidateInput(t *testing.T) {
+	t.Parallel()
+	doc := `{"name": "t", "input_schema": {"type": "object", "required": ["url"], "properties": {"url": {"type": "string"}}}, "blocks": [` + load + `]}`
+	bp, err := flows.Parse([]byte(doc), testCatalog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bp.ValidateInput(map[string]any{"url": "x"}); err != nil {
+		t.Errorf("valid input: %v", err)
+	}
+	if err := bp.ValidateInput(map[string]any{}); err == nil || err.Error() != "input.url: is required" {
+		t.Errorf("got %v, want input.url: is required", err)
+	}
+	if err := bp.ValidateInput(map[string]any{"url": 3}); err == nil || err.Error() != "input.url: must be a string, not an integer" {
+		t.Errorf("got %v", err)
+	}
+}
+
+// The example of DESIGN.md §4 validates as written.
+func TestDesignExample(t *testing.T) {
+	t.Parallel()
+	cat, _ := blocks.NewMemCatalog()
+	for _, name := range []string{"data.load", "data.prepare", "model.train", "model.register", "model.unregister", "notify.team"} {
+		if err := cat.Add(&blocks.Definition{Name: name, Dispatch: blocks.Dispatch{Kind: blocks.DispatchWorker}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doc := `{
+  "name": "house-prices",
+  "title": "House price model",
+  "description": "Train, evaluate and register a regression model.",
+  "input_schema": {"type": "object", "required": ["dataset_url"], "properties": {"dataset_url": {"type": "string"}}},
+  "blocks": [
+    {"ref": "load",  "block": "data.load",  "input": {"url": "${flow.input.dataset_url}"}},
+    {"ref": "prep",  "block": "data.prepare", "input": {"rows": "${load.output.rows}"}, "retry": {"max_attempts": 5}},
+    {"ref": "train", "type": "fork", "branches": [
+        [{"ref": "linear", "block": "model.train", "input": {"dataset": "${prep.output.train}", "algo": "linear"}}],
+        [{"ref": "forest", "block": "model.train", "input": {"dataset": "${prep.output.train}", "algo": "forest"}}]
+    ]},
+    {"ref": "best", "type": "lambda", "expr": "linear.output.r2 >= forest.output.r2 ? linear.output : forest.output"},
+    {"ref": "gate", "type": "decision", "expr": "best.output.r2 >= 0.8 ? 'good' : 'bad'", "cases": {
+        "good": [{"ref": "approve", "type": "wait", "signal": "approval", "timeout": "24h"},
+                 {"ref": "register", "block": "model.register", "input": {"uri": "${best.output.model_uri}"},
+                  "compensate": {"block": "model.unregister", "input": {"uri": "${best.output.model_uri}"}}}],
+        "bad":  [{"ref": "notify", "block": "notify.team", "input": {"text": "r2=${best.output.r2}"}}]
+    }}
+  ],
+  "output": {"model": "${register.output.uri}", "r2": "${best.output.r2}"},
+  "on_failure": [{"ref": "alert", "block": "notify.team", "input": {"text": "run ${flow.run_id} failed: ${flow.error}"}}],
+  "triggers": [{"cron": "0 3 * * MON"}]
+}`
+	bp, err := flows.Parse([]byte(doc), cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// register did not run (the bad case): the output reads null there.
+	out, err := bp.OutputValue.Eval(map[string]any{"best": map[string]any{"output": map[string]any{"r2": 0.5}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := out.(map[string]any); m["model"] != nil || m["r2"] != 0.5 {
+		t.Errorf("got output %v", out)
 	}
 }

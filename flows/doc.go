@@ -91,8 +91,9 @@
 // error. Arithmetic or comparison on null is an evaluation error naming
 // the expression.
 //
-// Evaluation is sandboxed and bounded: no I/O and no clock (now, date,
-// timezone and duration are disabled); at most MaxExprNodes nodes per
+// Evaluation is sandboxed and bounded: no I/O and no clock (now, date and
+// timezone are disabled; duration("90m") is available); at most
+// MaxExprNodes nodes per
 // expression; ranges and list functions are bounded by the language's
 // memory budget; strings and lists built by +, repeat, join, concat,
 // flatten, replace, toJSON, string and toBase64, and the final result, are

@@ -66,7 +66,6 @@ func CompileExpr(src string, scope []string) (*Expr, error) {
 		expr.DisableBuiltin("now"),
 		expr.DisableBuiltin("date"),
 		expr.DisableBuiltin("timezone"),
-		expr.DisableBuiltin("duration"),
 		expr.Patch(sb),
 	}
 	opts = append(opts, guardedFunctions()...)

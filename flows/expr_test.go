@@ -48,6 +48,7 @@ func TestValueTemplates(t *testing.T) {
 		{"builtins", "${len(flow.input.list) + sum(flow.input.list)}", 9.0},
 		{"closures", "${map(flow.input.list, # * 2)}", []any{2.0, 4.0, 6.0}},
 		{"ternary", "${load.output.ok ? 'yes' : 'no'}", "yes"},
+		{"duration is pure", "${duration('90m') > duration('1h')}", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

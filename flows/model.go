@@ -41,6 +41,22 @@ type Blueprint struct {
 	// was latest when the flow was stored; it is stored with the flow so a
 	// reload compiles against the same definitions.
 	Pins map[string]int `json:"-"`
+
+	input *blocks.Checker // compiled InputSchema
+}
+
+// ValidateInput checks a run's input against the flow's input_schema; the
+// error (a *blocks.SchemaMismatchError) names each field, such as
+// "input.dataset_url: is required".
+func (bp *Blueprint) ValidateInput(v any) error {
+	if bp.input == nil {
+		c, err := blocks.NewChecker("input", bp.InputSchema)
+		if err != nil {
+			return err
+		}
+		return c.Validate(v)
+	}
+	return bp.input.Validate(v)
 }
 
 // Trigger starts runs of the flow on a schedule.

@@ -14,8 +14,11 @@ pids=()
 # script, which stops them in order: workers first (they finish running
 # tasks and report them while the server is still up), then the server,
 # then the chat stand-in.
+stopped=0
 stop() {
   trap - INT TERM
+  [[ $stopped == 1 ]] && return
+  stopped=1
   echo "run.sh: stopping" >&2
   for ((i=${#pids[@]}-1; i>=0; i--)); do
     kill -TERM "${pids[$i]}" 2>/dev/null || true

@@ -556,7 +556,7 @@ func kindIcon(kind string) string {
 	case "loop":
 		return "↻ "
 	case "wait":
-		return "◔ "
+		return "⚑ "
 	case "subflow":
 		return "⇲ "
 	case "fail":

@@ -92,6 +92,9 @@ func StepID(path string) string { return "step-" + path }
 // is gone; selected is the step path opened by ?step=; rerunFrom prefills
 // the rerun editor.
 func BuildRunData(run engine.Run, bp *flows.Blueprint, events []engine.Event, selected, rerunFrom string, now time.Time) RunData {
+	if selected == "" && run.Error != nil && run.Error.Step != "" {
+		selected = run.Error.Step // open the step that failed the run
+	}
 	d := RunData{Run: RunRowOf(run, now), Input: NewJSONView("run-input", run.Input), Output: NewJSONView("run-output", run.Output),
 		Error: run.Error, Parent: run.ParentRunID, Live: !run.Status.Finished(), Selected: selected}
 	d.CanCancel = !run.Status.Finished()

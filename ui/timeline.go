@@ -136,6 +136,7 @@ type StatusChart struct {
 	To      time.Time
 	Step    string
 	Total   int
+	Legend  []StatusCount
 }
 
 // ChartBucket is one bar.
@@ -211,6 +212,19 @@ func BuildStatusChart(runs []engine.Run, now time.Time) StatusChart {
 		}
 		b.Title = title
 		ch.Buckets = append(ch.Buckets, b)
+	}
+	for _, st := range runStatusOrder {
+		c := 0
+		for _, b := range ch.Buckets {
+			for _, s := range b.Segments {
+				if s.Status == string(st) {
+					c += s.Count
+				}
+			}
+		}
+		if c > 0 {
+			ch.Legend = append(ch.Legend, StatusCount{Status: string(st), Count: c, Pct: float64(c) / float64(len(runs)) * 100})
+		}
 	}
 	labelEvery := max(n/6, 1)
 	for i := 0; i < n; i += labelEvery {

@@ -132,3 +132,13 @@ func TestLocalRefsOnly(t *testing.T) {
 		t.Errorf("got %v", errs)
 	}
 }
+
+func TestPrune(t *testing.T) {
+	t.Parallel()
+	out, err := jsoncheck.Prune([]byte(`{"a": {"b": 1, "c": 2}, "l": [1, 2], "k": 3}`), []*jsoncheck.ValidationError{
+		{Pointer: "/a/b", Msg: "bad"}, {Pointer: "/l/1", Msg: "bad"}, {Pointer: "/k", Msg: `missing required key "x"`}, {Pointer: "", Msg: "root"}, {Pointer: "/zz/yy", Msg: "absent"},
+	})
+	if err != nil || string(out) != `{"a":{"c":2},"k":3,"l":[1,null]}` {
+		t.Errorf("got %s, %v", out, err)
+	}
+}

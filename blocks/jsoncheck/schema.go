@@ -193,7 +193,6 @@ func article(t string) string {
 	return "a " + t
 }
 
-
 func show(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil || len(b) > 80 {

@@ -189,9 +189,11 @@ func (d *Dispatcher) loop(ctx, deliverCtx context.Context, wg *sync.WaitGroup) {
 			case <-stopWatch:
 			}
 		}()
+		d.log.Debug("polling http queues", "queues", queues, "max", free)
 		tasks, err := d.tasks.Poll(pollCtx, engine.PollParams{
 			WorkerID: d.cfg.WorkerID, Queues: queues, Max: free, Wait: d.cfg.PollWait,
 		})
+		d.log.Debug("polled http queues", "tasks", len(tasks), "err", err)
 		close(stopWatch)
 		refreshed := pollCtx.Err() != nil && ctx.Err() == nil
 		cancel()

@@ -1,6 +1,7 @@
 package dispatch_test
 
 import (
+	"log/slog"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -43,7 +44,7 @@ func setup(t *testing.T) *bundle {
 	engDone := make(chan struct{})
 	go func() { defer close(engDone); eng.Run(ctx) }()
 
-	srv := server.New(server.Config{}, server.Deps{Engine: eng, Catalog: st})
+	srv := server.New(server.Config{}, server.Deps{Engine: eng, Catalog: st, Logger: slog.New(slog.DiscardHandler)})
 	api := httptest.NewServer(srv)
 
 	d := dispatch.New(dispatch.Config{
@@ -73,7 +74,7 @@ func (b *bundle) flowFor(t *testing.T, name, url string, extra string) string {
 	ctx := context.Background()
 	raw := fmt.Sprintf(`{"name": %q, "dispatch": {"kind": "http", "url": %q,
 	  "headers": {"Authorization": "Bearer ${secrets.SERVICE_TOKEN}"}%s},
-	  "retry": {"max_attempts": 3, "initial_interval": "10ms"}}`, name, url, extra)
+	  "retry": {"max_attempts": 3, "initial_interval": "400ms"}}`, name, url, extra)
 	def, err := server.ParseBlock([]byte(raw))
 	if err != nil {
 		t.Fatal(err)

@@ -326,19 +326,6 @@ func (s *Store) PutFlow(ctx context.Context, bp *flows.Blueprint) (int, bool, er
 	return version, created, nil
 }
 
-// pinned resolves unversioned block names to the versions pinned at upload.
-type pinned struct {
-	cat  blocks.Catalog
-	pins map[string]int
-}
-
-func (p pinned) Block(name string, version int) (*blocks.Definition, error) {
-	if version == 0 {
-		version = p.pins[name]
-	}
-	return p.cat.Block(name, version)
-}
-
 // GetFlow returns the compiled blueprint; version 0 = latest. Compiled
 // blueprints are cached by (name, version): a stored version never changes.
 func (s *Store) GetFlow(ctx context.Context, name string, version int) (*flows.Blueprint, error) {
@@ -379,7 +366,7 @@ func (s *Store) GetFlow(ctx context.Context, name string, version int) (*flows.B
 func (s *Store) compile(row flowRow) (*flows.Blueprint, error) {
 	pins := map[string]int{}
 	_ = json.Unmarshal([]byte(row.Pins), &pins)
-	bp, err := flows.Parse([]byte(row.Raw), pinned{cat: s, pins: pins})
+	bp, err := flows.Compile([]byte(row.Raw), s, pins)
 	if err != nil {
 		return nil, fmt.Errorf("flow %s@%d no longer compiles: %w", row.Name, row.Version, err)
 	}

@@ -247,9 +247,24 @@ func (s *Store) InTx(ctx context.Context, fn func(tx engine.Store) error) error 
 	if s.inTx {
 		return fn(s)
 	}
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		return fn(&Store{db: tx, dialect: s.dialect, inTx: true, shared: s.shared})
 	})
+	if isRace(err) && !errors.Is(err, engine.ErrTxConflict) {
+		return fmt.Errorf("%w: %s", engine.ErrTxConflict, err)
+	}
+	return err
+}
+
+// isRace reports a PostgreSQL deadlock or serialization failure, or SQLite
+// being busy: the transaction may be run again.
+func isRace(err error) bool {
+	if err == nil {
+		return false
+	}
+	m := err.Error()
+	return strings.Contains(m, "40P01") || strings.Contains(m, "40001") || strings.Contains(m, "deadlock detected") ||
+		strings.Contains(m, "could not serialize") || strings.Contains(m, "SQLITE_BUSY") || strings.Contains(m, "database is locked")
 }
 
 func (s *Store) q(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }

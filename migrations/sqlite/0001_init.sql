@@ -65,7 +65,7 @@ CREATE TABLE steps (
     finished_at  INTEGER,
     PRIMARY KEY (run_id, path)
 );
-CREATE INDEX steps_status ON steps (status);
+CREATE INDEX steps_created ON steps (created_at);
 
 CREATE TABLE tasks (
     id               TEXT    PRIMARY KEY,

@@ -47,10 +47,11 @@ def _binary(tmp: str) -> Optional[str]:
     return out
 
 
-def setUpModule() -> None:
+def setUpModule() -> None:  # noqa: C901
     tmp = tempfile.mkdtemp(prefix="weft-sdk-e2e-")
     STATE["tmp"] = tmp
     binary = _binary(tmp)
+    STATE["bin"] = binary
     if binary is None:
         msg = "\n*** SKIPPING the weft serve tests: %s ***\n" % STATE.get("why")
         sys.stderr.write(msg)
@@ -142,6 +143,32 @@ def wait_until(pred: Callable[[], Any], timeout: float = 30.0, what: str = "cond
 def schema_defaults(flow: str) -> Dict[str, Any]:
     with open(os.path.join(_paths.REPO, "flows", "examples", flow + ".json")) as f:
         return apply_defaults(json.load(f)["input_schema"], {})
+
+
+class ValidateTest(unittest.TestCase):
+    def test_weft_validate_accepts_the_sdk_built_examples(self) -> None:
+        import importlib
+        d = os.path.join(STATE["tmp"], "sdk-built")
+        shutil.copytree(os.path.join(_paths.REPO, "flows", "examples", "blocks"), os.path.join(d, "blocks"))
+        for mod in ("house_prices", "dl_training", "rag_eval", "bpel_ml"):
+            f = importlib.import_module("examples.sdk." + mod).build()
+            with open(os.path.join(d, f.name + ".json"), "w") as fh:
+                fh.write(f.to_json())
+        p = subprocess.run([STATE["bin"], "validate", d], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        for name in ("house-prices", "dl-training", "rag-eval", "bpel-ml"):
+            self.assertIn("flow %s ok" % name, p.stdout + p.stderr)
+
+    def test_weft_validate_reports_a_broken_sdk_flow(self) -> None:
+        d = os.path.join(STATE["tmp"], "sdk-broken")
+        shutil.copytree(os.path.join(_paths.REPO, "flows", "examples", "blocks"), os.path.join(d, "blocks"))
+        f = Flow("broken")
+        f.block("a", "no.such.block")
+        with open(os.path.join(d, "broken.json"), "w") as fh:
+            fh.write(f.to_json())
+        p = subprocess.run([STATE["bin"], "validate", d], capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("/blocks/0/block", p.stdout + p.stderr)
 
 
 class ExampleFlowsTest(unittest.TestCase):
@@ -331,6 +358,12 @@ class ProtocolTest(unittest.TestCase):
         run = self.c.wait(run.id, timeout=30, until_finished=True)
         self.assertEqual(run.status, "succeeded", run.error)
         self.assertEqual(run.output, {"result": {"fixed": True}})
+        again = self.c.rerun(run.id, "work")
+        again = self.c.wait(again.id if again else run.id, timeout=30, until_finished=True)
+        self.assertEqual((again.status, again.output), ("succeeded", {"result": {"fixed": True}}))
+        self.assertTrue(self.c.events(run.id))
+        listed = [r.id for r in self.c.iter_runs(flow="t-fatal", page_size=1)]
+        self.assertIn(run.id, listed)
 
     def test_cancel_while_a_task_runs(self) -> None:
         run = self.c.start("t-long", {"tag": "cancel-me"})

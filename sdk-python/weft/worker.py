@@ -232,7 +232,12 @@ class Worker:
         self._conn_lock = threading.Lock()
         self._finish_lock = threading.Lock()
         self._finished: Optional[bool] = None
+        self._stats_lock = threading.Lock()
         self.stats = {"completed": 0, "failed": 0, "dropped": 0, "handed_back": 0}
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._stats_lock:
+            self.stats[key] += n
 
     # registration ----------------------------------------------------------
     def block(self, name: str, queue: Optional[str] = None) -> Callable[[Handler], Handler]:
@@ -330,7 +335,7 @@ class Worker:
         if left:
             self._abandon.set()
             for ctx in left:
-                self.stats["handed_back"] += 1
+                self._count("handed_back", 1)
                 ctx.log.warning("task still running at shutdown: handed back (not reported; "
                                 "it is delivered again when its lease lapses)")
         self._done.set()
@@ -361,7 +366,7 @@ class Worker:
                 continue
             if self._stopping.is_set():
                 if tasks:
-                    self.stats["handed_back"] += len(tasks)
+                    self._count("handed_back", len(tasks))
                     self.log.info("stopping: %d task(s) from the last poll not started, they come back "
                                   "after their lease" % len(tasks))
                 break
@@ -438,7 +443,7 @@ class Worker:
                 self._fail(ctx, "%s: %s" % (type(e).__name__, e), type(e).__name__, True)
                 return
             if self._report(ctx, "complete", {"lease": task.lease, "output": out}):
-                self.stats["completed"] += 1
+                self._count("completed", 1)
                 ctx.log.info("task completed", extra={"seconds": round(time.monotonic() - started, 3)})
         finally:
             with self._cond:
@@ -448,7 +453,7 @@ class Worker:
     def _fail(self, ctx: TaskContext, message: str, kind: str, retryable: bool) -> None:
         body = {"lease": ctx.task.lease, "error": {"message": message, "type": kind}, "retryable": retryable}
         if self._report(ctx, "fail", body):
-            self.stats["failed"] += 1
+            self._count("failed", 1)
 
     def _report(self, ctx: TaskContext, what: str, body: Dict[str, Any]) -> bool:
         ctx._finishing = True
@@ -456,7 +461,7 @@ class Worker:
             ctx.log.warning("worker stopped before the task ended: %s not reported" % what)
             return False
         if ctx.lease_lost:
-            self.stats["dropped"] += 1
+            self._count("dropped", 1)
             ctx.log.warning("lease lost: %s dropped (the task was handed to another worker or cancelled)" % what)
             return False
         path = "/api/v1/tasks/%s/%s" % (urllib.parse.quote(ctx.task.id, safe=""), what)
@@ -466,12 +471,12 @@ class Worker:
                 self.http.request("POST", path, body, retries=0)
                 return True
             except (LeaseConflict, NotFound) as e:
-                self.stats["dropped"] += 1
+                self._count("dropped", 1)
                 ctx.log.warning("%s refused: %s (lease no longer current: dropped)" % (what, e.code))
                 return False
             except APIError as e:
                 if e.status == 409:
-                    self.stats["dropped"] += 1
+                    self._count("dropped", 1)
                     ctx.log.warning("%s refused with 409 %s: dropped" % (what, e.code))
                     return False
                 if e.status < 500 and e.status != 429:

@@ -1,0 +1,105 @@
+// Package engine is Weft's durable state machine: it runs compiled blueprints
+// to completion through crashes, retries and operator actions, writing every
+// decision in one transaction with the state change that caused it.
+//
+// # Decisions and the shell
+//
+// advance (advance.go) is a pure function: given a blueprint, a run with its
+// steps, one change (a worker's report, a timer, a signal, an operator
+// action) and the time, it returns the new run and the effects to write
+// (tasks, timers, history events, child runs). It does no I/O. After
+// folding the change in, it drives the blueprint top-down: every sequence
+// continues from its first unfinished block, control blocks evaluate in
+// place, external blocks become tasks. The shell (shell.go) loads the run
+// in a transaction, calls advance, and writes steps, the run (guarded by
+// its rev), tasks, timers and events in that same transaction, so a crash
+// loses nothing committed and doubles nothing.
+//
+// # Run states
+//
+//	```mermaid
+//	stateDiagram-v2
+//	    [*] --> queued: StartRun / cron / subflow
+//	    queued --> running: start (same transaction)
+//	    running --> paused: Pause
+//	    paused --> running: Resume
+//	    running --> succeeded: last block done, output evaluated
+//	    running --> running: a block failed: compensations, then on_failure
+//	    running --> failed: failure handling finished
+//	    running --> timed_out: blueprint timeout (after compensations)
+//	    paused --> timed_out: blueprint timeout
+//	    queued --> cancelled: Cancel
+//	    running --> cancelled: Cancel (children cancelled too)
+//	    paused --> cancelled: Cancel
+//	    failed --> running: Retry (keeps succeeded steps)
+//	    timed_out --> running: Retry
+//	    cancelled --> running: Retry
+//	    succeeded --> [*]
+//	```
+//
+// Rerun never changes a run: it starts a NEW run that copies the succeeded
+// steps of the blocks before the chosen ref (document order, enclosing
+// control blocks excluded) and runs from there, optionally with an edited
+// input for that block and the latest flow version.
+//
+// # Step states
+//
+//	```mermaid
+//	stateDiagram-v2
+//	    [*] --> scheduled: external block reached (task written)
+//	    [*] --> running: control block reached (decision, fork, map, loop)
+//	    [*] --> waiting: wait or subflow reached
+//	    [*] --> succeeded: lambda evaluated; wait already satisfied
+//	    [*] --> skipped: in a decision case not taken
+//	    [*] --> failed: input invalid; expression error; fail block
+//	    scheduled --> running: claimed by a worker (lease)
+//	    running --> succeeded: complete (output valid)
+//	    running --> scheduled: retryable failure, lease expiry or attempt timeout, attempts left (back-off)
+//	    running --> failed: failure, no attempts left; output invalid
+//	    running --> timed_out: attempt timeout, no attempts left
+//	    running --> succeeded: control block's children done
+//	    running --> failed: a child failed (unhandled)
+//	    waiting --> succeeded: signal / duration / until / child succeeded
+//	    waiting --> timed_out: wait timeout
+//	    waiting --> failed: child run failed
+//	    scheduled --> cancelled: run cancelled or timed out; losing fork branch
+//	    running --> cancelled: run cancelled or timed out; losing fork branch
+//	    waiting --> cancelled: run cancelled or timed out
+//	```
+//
+// pending is the status of a step not reached yet; such steps have no row.
+// A failed step with optional: true, or whose catch blocks succeeded, lets
+// its sequence go on. Who moves a step: the engine (control blocks,
+// timers, lease expiry), a worker (claim, complete, fail), an operator
+// (cancel, retry), an API client (signal).
+//
+// # Tasks and leases
+//
+// A task is claimed in one guarded UPDATE, with a lease token that every
+// report must carry (fencing): a report with a stale or consumed lease is
+// ErrConflict and changes nothing. The lease lasts the block's
+// heartbeat_timeout (DefaultLease when unset); each heartbeat extends it.
+// A lapsed lease fails the attempt retryably. A task's id is stable across
+// redeliveries of one attempt. Tasks of HTTP blocks go to the queue
+// "http:"+block name and are claimed like any other. A per-block
+// concurrency cap counts leased tasks across the cluster; resources must
+// fit what the poll offers. Back-off is delayed visibility.
+//
+// Attempt timeouts (the block instance's timeout, else the definition's)
+// count from the claim; an attempt that runs past it is asked to stop and
+// fails retryably; after the last attempt the step is timed_out.
+//
+// Pause stops new blocks from starting; tasks already queued or running may
+// finish and failures are still retried.
+//
+// # Loops
+//
+// Run starts the timer loop (timers, lease expiry, back-off wake-ups; it
+// sleeps until the next due time or a wake-up), the cron loop, the
+// retention loop and, on PostgreSQL, the LISTEN loop relaying other
+// replicas' wake-ups. Poll and WaitRun park on in-process channels.
+//
+// Cron: each due time fires once across replicas (a unique cron_fires row
+// is written first, in the transaction that starts the run). After
+// downtime a trigger fires once, for the most recent due time it missed.
+package engine

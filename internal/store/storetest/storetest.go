@@ -1,0 +1,493 @@
+// Package storetest is the suite every engine.Store implementation must
+// pass, run on SQLite and on PostgreSQL by internal/store's tests.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weftlabs/weft/engine"
+)
+
+// Run runs the suite; open returns a fresh, migrated, empty store.
+func Run(t *testing.T, open func(t *testing.T) engine.Store) {
+	tests := map[string]func(t *testing.T, s engine.Store){
+		"RunsAndRevGuard":      testRunsAndRevGuard,
+		"Idempotency":          testIdempotency,
+		"KeysetPages":          testKeysetPages,
+		"ClaimVisibility":      testClaimVisibility,
+		"LeaseFencing":         testLeaseFencing,
+		"ConcurrencyCap":       testConcurrencyCap,
+		"Resources":            testResources,
+		"ConcurrentClaimsOnce": testConcurrentClaimsOnce,
+		"AbandonTasks":         testAbandonTasks,
+		"TimersAndNextWake":    testTimersAndNextWake,
+		"EventsAndPurge":       testEventsAndPurge,
+		"CronFireOnce":         testCronFireOnce,
+		"TxRollback":           testTxRollback,
+	}
+	names := make([]string, 0, len(tests))
+	for n := range tests {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fn := tests[name]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, open(t))
+		})
+	}
+}
+
+var t0 = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func mkRun(t *testing.T, s engine.Store, id string, created time.Time, mut ...func(*engine.Run)) engine.Run {
+	t.Helper()
+	r := engine.Run{ID: id, Flow: "f", Version: 1, Status: engine.RunRunning, Input: json.RawMessage(`{"a":1}`), CreatedAt: created,
+		Trigger: "api", Meta: &engine.RunMeta{}, Rev: 1}
+	for _, m := range mut {
+		m(&r)
+	}
+	if err := s.CreateRun(context.Background(), r); err != nil {
+		t.Fatalf("create run %s: %v", id, err)
+	}
+	return r
+}
+
+func mkTask(runID, id, queue string, mut ...func(*engine.TaskRecord)) engine.TaskRecord {
+	tk := engine.TaskRecord{Task: engine.Task{ID: id, RunID: runID, Ref: "a", Path: "a", Block: queue, Version: 1, Attempt: 1, Input: json.RawMessage(`{}`)},
+		Queue: queue, State: engine.TaskReady, VisibleAt: t0, LeaseDuration: time.Minute, CreatedAt: t0}
+	for _, m := range mut {
+		m(&tk)
+	}
+	return tk
+}
+
+func claim(t *testing.T, s engine.Store, queue string, max int, now time.Time, res map[string]float64) []engine.TaskRecord {
+	t.Helper()
+	ts, err := s.ClaimTasks(context.Background(), engine.ClaimParams{Queues: []string{queue}, Max: max, WorkerID: "w", Resources: res, Lease: fmt.Sprintf("L%d", now.UnixNano()), Now: now})
+	if err != nil {
+		t.Fatalf("claim: %v", err)
+	}
+	return ts
+}
+
+func testRunsAndRevGuard(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	r := mkRun(t, s, "r1", t0)
+	got, err := s.LoadRun(ctx, "r1", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Rev != 1 || got.Status != engine.RunRunning || string(got.Input) != `{"a":1}` || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("loaded run: %+v", got)
+	}
+	fin := t0.Add(time.Minute)
+	r.Status, r.Output, r.FinishedAt = engine.RunSucceeded, json.RawMessage(`{"ok":true}`), &fin
+	r.Error = &engine.ErrorInfo{Message: "m", Step: "a"}
+	r.Meta = &engine.RunMeta{Done: []string{"a"}, NextSeq: 3}
+	if err := s.SaveRun(ctx, r, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveRun(ctx, r, 1); !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("save with stale rev: got %v, want ErrConflict", err)
+	}
+	got, _ = s.LoadRun(ctx, "r1", false)
+	if got.Rev != 2 || got.Status != engine.RunSucceeded || got.FinishedAt == nil || !got.FinishedAt.Equal(fin) ||
+		got.Error == nil || got.Error.Step != "a" || got.Meta.NextSeq != 3 || len(got.Meta.Done) != 1 {
+		t.Fatalf("after save: %+v meta %+v", got, got.Meta)
+	}
+	steps := []engine.Step{
+		{Path: "b", Ref: "b", Status: engine.StepPending, Seq: 2, CreatedAt: t0},
+		{Path: "a", Ref: "a", Status: engine.StepRunning, Seq: 1, Attempt: 1, Attempts: []engine.Attempt{{Number: 1, Status: engine.StepRunning, WorkerID: "w"}},
+			Control: &engine.StepControl{Case: "x"}, CreatedAt: t0, StartedAt: &t0},
+	}
+	if err := s.UpsertSteps(ctx, "r1", steps); err != nil {
+		t.Fatal(err)
+	}
+	steps[1].Status, steps[1].Output = engine.StepSucceeded, json.RawMessage(`5`)
+	if err := s.UpsertSteps(ctx, "r1", steps[1:]); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.LoadRun(ctx, "r1", true)
+	if len(got.Steps) != 2 || got.Steps[0].Path != "a" || got.Steps[0].Status != engine.StepSucceeded || string(got.Steps[0].Output) != "5" ||
+		got.Steps[0].Control == nil || got.Steps[0].Control.Case != "x" || got.Steps[0].Attempts[0].WorkerID != "w" {
+		t.Fatalf("steps: %+v", got.Steps)
+	}
+	if err := s.DeleteSteps(ctx, "r1", []string{"b"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.LoadRun(ctx, "r1", true)
+	if len(got.Steps) != 1 {
+		t.Fatalf("after delete: %d steps", len(got.Steps))
+	}
+	if _, err := s.LoadRun(ctx, "nope", false); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("missing run: got %v, want ErrNotFound", err)
+	}
+}
+
+func testIdempotency(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	mkRun(t, s, "r1", t0, func(r *engine.Run) { r.IdempotencyKey = "k" })
+	mkRun(t, s, "r2", t0) // no key
+	mkRun(t, s, "r3", t0) // no key: NULLs do not collide
+	err := s.CreateRun(ctx, engine.Run{ID: "r4", Flow: "f", Version: 1, Status: engine.RunQueued, CreatedAt: t0, IdempotencyKey: "k", Meta: &engine.RunMeta{}})
+	if !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("duplicate key: got %v, want ErrConflict", err)
+	}
+	got, err := s.RunByIdempotencyKey(ctx, "k")
+	if err != nil || got.ID != "r1" {
+		t.Fatalf("by key: %v %v", got.ID, err)
+	}
+	if _, err := s.RunByIdempotencyKey(ctx, "other"); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("unknown key: got %v", err)
+	}
+}
+
+func testKeysetPages(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	for i := 0; i < 25; i++ {
+		created := t0.Add(time.Duration(i/2) * time.Second) // pairs share a creation time
+		mkRun(t, s, fmt.Sprintf("r%02d", i), created, func(r *engine.Run) {
+			if i%3 == 0 {
+				r.Flow = "other"
+			}
+			if i%2 == 0 {
+				r.Status = engine.RunFailed
+			}
+		})
+	}
+	var all []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		p, err := s.ListRuns(ctx, engine.RunFilter{Limit: 10, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range p.Runs {
+			all = append(all, r.ID)
+		}
+		if p.NextCursor == "" {
+			if pages != 2 || len(p.Runs) != 5 {
+				t.Fatalf("pages: got %d pages, last %d runs", pages+1, len(p.Runs))
+			}
+			break
+		}
+		cursor = p.NextCursor
+	}
+	if len(all) != 25 {
+		t.Fatalf("got %d runs over pages, want 25: %v", len(all), all)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i-1] <= all[i] {
+			t.Fatalf("not newest first at %d: %v", i, all)
+		}
+	}
+	p, _ := s.ListRuns(ctx, engine.RunFilter{Flow: "other", Statuses: []engine.RunStatus{engine.RunFailed}, Limit: 100})
+	for _, r := range p.Runs {
+		if r.Flow != "other" || r.Status != engine.RunFailed {
+			t.Fatalf("filter leaked %+v", r)
+		}
+	}
+	if len(p.Runs) != 5 { // i in 0,6,12,18,24
+		t.Fatalf("flow+status filter: got %d, want 5", len(p.Runs))
+	}
+	p, _ = s.ListRuns(ctx, engine.RunFilter{Since: t0.Add(11 * time.Second), Limit: 100})
+	if len(p.Runs) != 3 {
+		t.Fatalf("since: got %d, want 3", len(p.Runs))
+	}
+	p, _ = s.ListRuns(ctx, engine.RunFilter{Search: "r07", Limit: 100})
+	if len(p.Runs) != 1 || p.Runs[0].ID != "r07" {
+		t.Fatalf("search: %+v", p.Runs)
+	}
+	if _, err := s.ListRuns(ctx, engine.RunFilter{Cursor: "!!"}); !errors.Is(err, engine.ErrInvalidInput) {
+		t.Fatalf("bad cursor: got %v, want ErrInvalidInput", err)
+	}
+}
+
+func testClaimVisibility(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	mkRun(t, s, "r1", t0)
+	if err := s.AddTasks(ctx, []engine.TaskRecord{
+		mkTask("r1", "t1", "q"),
+		mkTask("r1", "t2", "q", func(tk *engine.TaskRecord) { tk.VisibleAt = t0.Add(time.Minute); tk.Path = "b" }),
+		mkTask("r1", "t3", "other"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got := claim(t, s, "q", 10, t0, nil)
+	if len(got) != 1 || got[0].ID != "t1" || got[0].State != engine.TaskLeased || got[0].LeaseExpiresAt == nil ||
+		!got[0].LeaseExpiresAt.Equal(t0.Add(time.Minute)) || got[0].WorkerID != "w" {
+		t.Fatalf("claim at t0: %+v", got)
+	}
+	if again := claim(t, s, "q", 10, t0.Add(59*time.Second), nil); len(again) != 0 {
+		t.Fatalf("delayed task claimed early: %+v", again)
+	}
+	if later := claim(t, s, "q", 10, t0.Add(time.Minute), nil); len(later) != 1 || later[0].ID != "t2" {
+		t.Fatalf("delayed task at its time: %+v", later)
+	}
+}
+
+func testLeaseFencing(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	mkRun(t, s, "r1", t0)
+	_ = s.AddTasks(ctx, []engine.TaskRecord{mkTask("r1", "t1", "q")})
+	tk := claim(t, s, "q", 1, t0, nil)[0]
+	if _, err := s.ExtendLease(ctx, "t1", "stale", t0.Add(time.Hour)); !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("extend with stale lease: got %v", err)
+	}
+	ext, err := s.ExtendLease(ctx, "t1", tk.Lease, t0.Add(time.Hour))
+	if err != nil || !ext.LeaseExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("extend: %+v %v", ext, err)
+	}
+	if err := s.ConsumeTask(ctx, "t1", "stale"); !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("consume with stale lease: got %v", err)
+	}
+	if err := s.ConsumeTask(ctx, "t1", tk.Lease); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ConsumeTask(ctx, "t1", tk.Lease); !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("second consume: got %v", err)
+	}
+	if _, err := s.GetTask(ctx, "t1"); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("consumed task: got %v", err)
+	}
+}
+
+func testConcurrencyCap(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	mkRun(t, s, "r1", t0)
+	var tasks []engine.TaskRecord
+	for i := 0; i < 5; i++ {
+		tasks = append(tasks, mkTask("r1", fmt.Sprintf("t%d", i), "q", func(tk *engine.TaskRecord) { tk.Concurrency = 2; tk.Path = fmt.Sprint(i) }))
+	}
+	_ = s.AddTasks(ctx, tasks)
+	if got := claim(t, s, "q", 5, t0, nil); len(got) != 2 {
+		t.Fatalf("cap 2: got %d", len(got))
+	}
+	if got := claim(t, s, "q", 5, t0, nil); len(got) != 0 {
+		t.Fatalf("cap reached: got %d", len(got))
+	}
+	// Concurrent claimers never exceed the cap together.
+	mkRun(t, s, "r2", t0)
+	tasks = nil
+	for i := 0; i < 10; i++ {
+		tasks = append(tasks, mkTask("r2", fmt.Sprintf("u%d", i), "q2", func(tk *engine.TaskRecord) { tk.Block = "capped"; tk.Concurrency = 3; tk.Path = fmt.Sprint(i) }))
+	}
+	_ = s.AddTasks(ctx, tasks)
+	var mu sync.Mutex
+	total := 0
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ts, err := s.ClaimTasks(ctx, engine.ClaimParams{Queues: []string{"q2"}, Max: 3, WorkerID: fmt.Sprint(g), Lease: fmt.Sprint("g", g), Now: t0})
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			total += len(ts)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if total != 3 {
+		t.Fatalf("concurrent claims under cap 3: got %d", total)
+	}
+}
+
+func testResources(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	mkRun(t, s, "r1", t0)
+	_ = s.AddTasks(ctx, []engine.TaskRecord{
+		mkTask("r1", "gpu", "q", func(tk *engine.TaskRecord) { tk.Resources = map[string]float64{"gpu": 1, "memory_gb": 16}; tk.Path = "g" }),
+	})
+	if got := claim(t, s, "q", 5, t0, nil); len(got) != 0 {
+		t.Fatalf("no offer: got %d", len(got))
+	}
+	if got := claim(t, s, "q", 5, t0, map[string]float64{"gpu": 1, "memory_gb": 8}); len(got) != 0 {
+		t.Fatalf("too little memory: got %d", len(got))
+	}
+	got := claim(t, s, "q", 5, t0, map[string]float64{"gpu": 2, "memory_gb": 32})
+	if len(got) != 1 || got[0].Resources["gpu"] != 1 {
+		t.Fatalf("fitting offer: %+v", got)
+	}
+}
+
+func testConcurrentClaimsOnce(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	mkRun(t, s, "r1", t0)
+	var tasks []engine.TaskRecord
+	for i := 0; i < 40; i++ {
+		tasks = append(tasks, mkTask("r1", fmt.Sprintf("t%02d", i), "q", func(tk *engine.TaskRecord) { tk.Path = fmt.Sprint(i) }))
+	}
+	_ = s.AddTasks(ctx, tasks)
+	seen := map[string]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for g := 0; g < 5; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				ts, err := s.ClaimTasks(ctx, engine.ClaimParams{Queues: []string{"q"}, Max: 3, WorkerID: fmt.Sprint(g), Lease: fmt.Sprint("g", g, time.Now().UnixNano()), Now: t0})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(ts) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, tk := range ts {
+					seen[tk.ID]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != 40 {
+		t.Fatalf("claimed %d distinct tasks, want 40", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("task %s claimed %d times", id, n)
+		}
+	}
+}
+
+func testAbandonTasks(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	mkRun(t, s, "r1", t0)
+	_ = s.AddTasks(ctx, []engine.TaskRecord{mkTask("r1", "t1", "q"), mkTask("r1", "t2", "q2", func(tk *engine.TaskRecord) { tk.Path = "b" })})
+	leased := claim(t, s, "q", 1, t0, nil)[0]
+	if err := s.AbandonTasks(ctx, "r1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetTask(ctx, "t2"); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("ready task kept: %v", err)
+	}
+	got, err := s.GetTask(ctx, "t1")
+	if err != nil || !got.CancelRequested || got.Lease != leased.Lease {
+		t.Fatalf("leased task: %+v %v", got, err)
+	}
+}
+
+func testTimersAndNextWake(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	mkRun(t, s, "r1", t0)
+	if _, ok, err := s.NextWake(ctx, t0); err != nil || ok {
+		t.Fatalf("empty store: ok=%v err=%v", ok, err)
+	}
+	_ = s.AddTimers(ctx, []engine.Timer{
+		{RunID: "r1", Path: "a", Kind: engine.TimerWake, DueAt: t0.Add(time.Hour)},
+		{RunID: "r1", Path: "b", Kind: engine.TimerWaitTimeout, DueAt: t0.Add(2 * time.Hour)},
+	})
+	_ = s.AddTasks(ctx, []engine.TaskRecord{mkTask("r1", "t1", "q", func(tk *engine.TaskRecord) { tk.VisibleAt = t0.Add(30 * time.Minute) })})
+	next, ok, err := s.NextWake(ctx, t0)
+	if err != nil || !ok || !next.Equal(t0.Add(30*time.Minute)) {
+		t.Fatalf("next wake: %v %v %v", next, ok, err)
+	}
+	claim(t, s, "q", 1, t0.Add(30*time.Minute), nil) // lease until +31m
+	next, _, _ = s.NextWake(ctx, t0.Add(30*time.Minute))
+	if !next.Equal(t0.Add(31 * time.Minute)) {
+		t.Fatalf("next wake is the lease expiry: got %v", next)
+	}
+	exp, _ := s.ExpiredLeases(ctx, t0.Add(31*time.Minute), 10)
+	if len(exp) != 1 || exp[0].ID != "t1" {
+		t.Fatalf("expired leases: %+v", exp)
+	}
+	due, err := s.DueTimers(ctx, t0.Add(90*time.Minute), 10)
+	if err != nil || len(due) != 1 || due[0].Path != "a" || due[0].Kind != engine.TimerWake {
+		t.Fatalf("due timers: %+v %v", due, err)
+	}
+	if again, _ := s.DueTimers(ctx, t0.Add(90*time.Minute), 10); len(again) != 0 {
+		t.Fatalf("timer returned twice")
+	}
+	if err := s.DeleteTimers(ctx, "r1", []string{"b"}); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := s.DueTimers(ctx, t0.Add(10*time.Hour), 10); len(left) != 0 {
+		t.Fatalf("deleted timer fired: %+v", left)
+	}
+}
+
+func testEventsAndPurge(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	fin := t0.Add(time.Minute)
+	mkRun(t, s, "old", t0, func(r *engine.Run) { r.Status = engine.RunSucceeded; r.FinishedAt = &fin })
+	mkRun(t, s, "live", t0)
+	evs := []engine.Event{
+		{RunID: "old", Time: t0, Actor: "api", Kind: "run.queued", To: "queued"},
+		{RunID: "old", Time: t0, Actor: "engine", Kind: "step.running", Path: "a", From: "scheduled", To: "running", Detail: json.RawMessage(`{"x":1}`)},
+	}
+	if err := s.AppendEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Events(ctx, "old", 0, 10)
+	if err != nil || len(got) != 2 || got[1].Path != "a" || got[1].From != "scheduled" || string(got[1].Detail) != `{"x":1}` || got[0].Seq >= got[1].Seq {
+		t.Fatalf("events: %+v %v", got, err)
+	}
+	if after, _ := s.Events(ctx, "old", got[0].Seq, 10); len(after) != 1 {
+		t.Fatalf("after seq: %d", len(after))
+	}
+	_ = s.UpsertSteps(ctx, "old", []engine.Step{{Path: "a", Ref: "a", Status: engine.StepSucceeded, CreatedAt: t0}})
+	_ = s.AddTimers(ctx, []engine.Timer{{RunID: "old", Path: "a", Kind: engine.TimerWake, DueAt: t0}})
+	n, err := s.PurgeRuns(ctx, t0.Add(2*time.Minute), 500)
+	if err != nil || n != 1 {
+		t.Fatalf("purge: %d %v", n, err)
+	}
+	if _, err := s.LoadRun(ctx, "old", true); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("purged run: %v", err)
+	}
+	if left, _ := s.Events(ctx, "old", 0, 10); len(left) != 0 {
+		t.Fatalf("events of purged run left: %d", len(left))
+	}
+	if due, _ := s.DueTimers(ctx, t0.Add(time.Hour), 10); len(due) != 0 {
+		t.Fatalf("timers of purged run left: %d", len(due))
+	}
+	if _, err := s.LoadRun(ctx, "live", false); err != nil {
+		t.Fatalf("unfinished run purged: %v", err)
+	}
+}
+
+func testCronFireOnce(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	due := t0.Add(3 * time.Hour)
+	ok, err := s.ClaimCronFire(ctx, "nightly", due, "", t0)
+	if err != nil || !ok {
+		t.Fatalf("first fire: %v %v", ok, err)
+	}
+	ok, err = s.ClaimCronFire(ctx, "nightly", due, "", t0)
+	if err != nil || ok {
+		t.Fatalf("second fire: %v %v", ok, err)
+	}
+	last, found, err := s.LastCronFire(ctx, "nightly")
+	if err != nil || !found || !last.Equal(due) {
+		t.Fatalf("last fire: %v %v %v", last, found, err)
+	}
+}
+
+func testTxRollback(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	boom := errors.New("boom")
+	err := s.InTx(ctx, func(tx engine.Store) error {
+		mkRun(t, tx, "r1", t0)
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("InTx error: %v", err)
+	}
+	if _, err := s.LoadRun(ctx, "r1", false); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("rolled-back run exists: %v", err)
+	}
+}
