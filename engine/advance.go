@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -896,7 +897,7 @@ func (d *decider) start(n *flows.Node, sc *scope, path string) *Step {
 			d.failStep(st, &ErrorInfo{Message: err.Error(), Type: "expression"})
 			break
 		}
-		items, ok := v.([]any)
+		items, ok := asList(v)
 		if !ok && v != nil {
 			d.failStep(st, &ErrorInfo{Message: fmt.Sprintf("map %q: items must be a list, got %T", n.Ref, v), Type: "expression"})
 			break
@@ -1345,6 +1346,23 @@ func (d *decider) lookup(ref string, sc *scope) *Step {
 	return best
 }
 
+// asList turns any slice or array an expression yields ([]any, []int,
+// []string, ...) into []any.
+func asList(v any) ([]any, bool) {
+	if l, ok := v.([]any); ok {
+		return l, true
+	}
+	rv := reflect.ValueOf(v)
+	if !rv.IsValid() || (rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array) {
+		return nil, false
+	}
+	out := make([]any, rv.Len())
+	for i := range out {
+		out[i] = rv.Index(i).Interface()
+	}
+	return out, true
+}
+
 func decodeJSON(b json.RawMessage) any {
 	if len(b) == 0 {
 		return nil
@@ -1393,7 +1411,20 @@ func (d *decider) env(names []string, sc *scope) map[string]any {
 
 // resetForRetry keeps successful work and clears what failed.
 func (d *decider) resetForRetry() {
+	// A block whose compensation ran was undone: it runs again.
+	undone := map[string]bool{}
 	for path, st := range d.steps {
+		if st.Type == typeCompensate {
+			undone[strings.TrimSuffix(path, compensateSuffix)] = true
+		}
+	}
+	for path, st := range d.steps {
+		if undone[path] {
+			delete(d.steps, path)
+			d.deleted[path] = true
+			d.mutation++
+			continue
+		}
 		n := d.node(st)
 		drop := false
 		switch {

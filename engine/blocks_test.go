@@ -185,6 +185,16 @@ func TestMapConcurrencyAndPaths(t *testing.T) {
 	wantStep(t, got, "each[1].double", engine.StepSucceeded)
 }
 
+func TestMapOverRange(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	name := b.flow(`{"name": "m", "blocks": [
+		{"ref": "each", "type": "map", "items": "1..3", "do": [{"ref": "sq", "type": "lambda", "expr": "item * item + index"}]}]}`)
+	got := b.run(b.start(name, `{}`).ID)
+	wantStatus(t, got, engine.RunSucceeded)
+	jsonEq(t, "map output", wantStep(t, got, "each", engine.StepSucceeded).Output, `[1, 5, 11]`)
+}
+
 func TestMapEmpty(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -61,57 +61,15 @@ func ignorable(err error) bool {
 // The timer loop calls it; tests call it after moving a fake clock.
 func (e *Engine) Tick(ctx context.Context) (time.Time, bool, error) {
 	now := e.now()
-	for i := 0; i < 10000; i++ {
-		found := false
-		err := e.inTx(ctx, func(tx Store, n *txNotes) error {
-			ts, err := tx.DueTimers(ctx, now, 1)
-			if err != nil || len(ts) == 0 {
-				return err
-			}
-			found = true
-			t := ts[0]
-			err = e.applyTx(ctx, tx, t.RunID, change{Kind: chTimer, Actor: "engine", Path: t.Path, Timer: t}, n)
-			if ignorable(err) {
-				e.log.Debug("timer ignored", attrRun(t.RunID), attrStep(t.Path), "kind", t.Kind, attrErr(err))
-				return nil
-			}
-			return err
-		})
-		if err != nil {
-			return time.Time{}, false, fmt.Errorf("fire timers: %w", err)
-		}
-		if !found {
-			break
-		}
+	// Cheap read first: most wake-ups find nothing due and need no write
+	// transaction.
+	first, some, err := e.store.NextWake(ctx, now)
+	if err != nil {
+		return time.Time{}, false, err
 	}
-	for {
-		recs, err := e.store.ExpiredLeases(ctx, now, 100)
-		if err != nil {
+	if some && !first.After(now) {
+		if err := e.fireDue(ctx, now); err != nil {
 			return time.Time{}, false, err
-		}
-		for _, t := range recs {
-			err := e.inTx(ctx, func(tx Store, n *txNotes) error {
-				if err := tx.ConsumeTask(ctx, t.ID, t.Lease); err != nil {
-					if errors.Is(err, ErrConflict) {
-						return nil // reported or extended meanwhile
-					}
-					return err
-				}
-				err := e.applyTx(ctx, tx, t.RunID, change{Kind: chLeaseExpired, Actor: "engine", Path: t.Path, Attempt: t.Attempt}, n)
-				if ignorable(err) {
-					return nil
-				}
-				if err == nil {
-					e.log.Warn("lease expired; attempt failed", attrTask(t.ID), attrRun(t.RunID), attrStep(t.Path), attrAttempt(t.Attempt))
-				}
-				return err
-			})
-			if err != nil {
-				return time.Time{}, false, fmt.Errorf("expire leases: %w", err)
-			}
-		}
-		if len(recs) < 100 {
-			break
 		}
 	}
 	// When the last known due time has passed, tasks whose back-off ended
@@ -133,6 +91,73 @@ func (e *Engine) Tick(ctx context.Context) (time.Time, bool, error) {
 	}
 	e.mu.Unlock()
 	return next, ok, nil
+}
+
+// fireDue fires the timers and lease expiries due at now.
+func (e *Engine) fireDue(ctx context.Context, now time.Time) error {
+	for i := 0; i < 10000; i++ {
+		found := false
+		err := e.inTx(ctx, func(tx Store, n *txNotes) error {
+			ts, err := tx.DueTimers(ctx, now, 1)
+			if err != nil || len(ts) == 0 {
+				return err
+			}
+			found = true
+			t := ts[0]
+			err = e.applyTx(ctx, tx, t.RunID, change{Kind: chTimer, Actor: "engine", Path: t.Path, Timer: t}, n)
+			if ignorable(err) {
+				e.log.Debug("timer ignored", attrRun(t.RunID), attrStep(t.Path), "kind", t.Kind, attrErr(err))
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("fire timers: %w", err)
+		}
+		if !found {
+			break
+		}
+	}
+	for {
+		recs, err := e.store.ExpiredLeases(ctx, now, 100)
+		if err != nil {
+			return err
+		}
+		for _, t := range recs {
+			err := e.inTx(ctx, func(tx Store, n *txNotes) error {
+				cur, err := tx.GetTask(ctx, t.ID)
+				if errors.Is(err, ErrNotFound) {
+					return nil // reported meanwhile
+				}
+				if err != nil {
+					return err
+				}
+				if cur.Lease != t.Lease || cur.LeaseExpiresAt == nil || cur.LeaseExpiresAt.After(now) {
+					return nil // heartbeat extended it meanwhile
+				}
+				if err := tx.ConsumeTask(ctx, t.ID, t.Lease); err != nil {
+					if errors.Is(err, ErrConflict) {
+						return nil // reported or extended meanwhile
+					}
+					return err
+				}
+				err = e.applyTx(ctx, tx, t.RunID, change{Kind: chLeaseExpired, Actor: "engine", Path: t.Path, Attempt: t.Attempt}, n)
+				if ignorable(err) {
+					return nil
+				}
+				if err == nil {
+					e.log.Warn("lease expired; attempt failed", attrTask(t.ID), attrRun(t.RunID), attrStep(t.Path), attrAttempt(t.Attempt))
+				}
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("expire leases: %w", err)
+			}
+		}
+		if len(recs) < 100 {
+			return nil
+		}
+	}
 }
 
 // cronLoop starts runs for cron triggers.
@@ -169,7 +194,7 @@ func (e *Engine) TickCron(ctx context.Context) (time.Time, bool, error) {
 	}
 	now := e.now()
 	var next time.Time
-	var any bool
+	var some bool
 	for _, bp := range bps {
 		last, fired, err := e.store.LastCronFire(ctx, bp.Name)
 		if err != nil {
@@ -197,12 +222,12 @@ func (e *Engine) TickCron(ctx context.Context) (time.Time, bool, error) {
 					e.log.Error("cron run did not start", attrFlow(bp.Name), attrErr(err))
 				}
 			}
-			if t := sched.Next(now); !t.IsZero() && (!any || t.Before(next)) {
-				next, any = t, true
+			if t := sched.Next(now); !t.IsZero() && (!some || t.Before(next)) {
+				next, some = t, true
 			}
 		}
 	}
-	return next, any, nil
+	return next, some, nil
 }
 
 func (e *Engine) fireCron(ctx context.Context, flow string, trigger int, input []byte, due time.Time) error {

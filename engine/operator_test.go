@@ -260,3 +260,61 @@ func TestHistoryRecordsTransitions(t *testing.T) {
 		t.Fatalf("events after seq: got %d, want 2", len(after))
 	}
 }
+
+func TestRetryAfterCompensationRedoesUndoneSteps(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.block(blockEcho)
+	b.block(`{"name": "undo", "dispatch": {"kind": "worker"}}`)
+	name := b.flow(`{"name": "saga", "blocks": [
+		{"ref": "keep", "block": "echo"},
+		{"ref": "deploy", "block": "echo", "compensate": {"block": "undo"}},
+		{"ref": "check", "block": "echo"}]}`)
+	r := b.start(name, `{}`)
+	b.complete(b.one("echo"), `"k"`)
+	b.complete(b.one("echo"), `"d"`)
+	b.fail(b.one("echo"), "bad", false)
+	b.complete(b.one("undo"), `{}`)
+	wantStatus(t, b.run(r.ID), engine.RunFailed)
+	if err := b.eng.Retry(b.ctx, r.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	tk := b.one("echo")
+	if tk.Ref != "deploy" {
+		t.Fatalf("retry ran %s first, want the undone deploy", tk.Ref)
+	}
+	b.complete(tk, `"d2"`)
+	b.complete(b.one("echo"), `"ok"`)
+	got := b.run(r.ID)
+	wantStatus(t, got, engine.RunSucceeded)
+	jsonEq(t, "kept", step(got, "keep").Output, `"k"`)
+	if s := step(got, "deploy.compensate"); s.Status != "absent" {
+		t.Fatalf("old compensation kept: %s", s.Status)
+	}
+}
+
+func TestRetryFailedMapIteration(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.block(blockEcho)
+	name := b.flow(`{"name": "m", "blocks": [{"ref": "each", "type": "map", "items": "[1, 2]", "do": [{"ref": "s", "block": "echo"}]}]}`)
+	r := b.start(name, `{}`)
+	byPath := map[string]engine.Task{}
+	for _, tk := range b.poll("echo", 2) {
+		byPath[tk.Path] = tk
+	}
+	b.complete(byPath["each[0].s"], `"a"`)
+	b.fail(byPath["each[1].s"], "x", false)
+	wantStatus(t, b.run(r.ID), engine.RunFailed)
+	if err := b.eng.Retry(b.ctx, r.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	tk := b.one("echo")
+	if tk.Path != "each[1].s" {
+		t.Fatalf("retried %s, want each[1].s", tk.Path)
+	}
+	b.complete(tk, `"b"`)
+	got := b.run(r.ID)
+	wantStatus(t, got, engine.RunSucceeded)
+	jsonEq(t, "map output", step(got, "each").Output, `["a", "b"]`)
+}

@@ -8,32 +8,32 @@ import (
 	"github.com/weftlabs/weft/internal/auth"
 )
 
-const blockTrain = `{"name": "model.train", "dispatch": {"kind": "worker", "queue": "gpu"},
+const apiBlockTrain = `{"name": "model.train", "dispatch": {"kind": "worker", "queue": "gpu"},
   "input_schema": {"type": "object", "required": ["dataset"], "properties": {"dataset": {"type": "string"}}}}`
 
 func TestCatalogAPI(t *testing.T) {
 	t.Parallel()
-	dialects(t, func(t *testing.T, open opener) {
-		b := setup(t, open, options{})
+	eachDialect(t, func(t *testing.T, open storeOpener) {
+		b := setupAPI(t, open, apiOptions{})
 
 		var up struct {
 			Name    string `json:"name"`
 			Version int    `json:"version"`
 		}
-		b.call(t, "PUT", "/api/v1/blocks", "", blockTrain).want(t, http.StatusCreated).decode(t, &up)
+		b.call(t, "PUT", "/api/v1/blocks", "", apiBlockTrain).want(t, http.StatusCreated).decode(t, &up)
 		if up.Name != "model.train" || up.Version != 1 {
 			t.Fatalf("upload answered %+v, want model.train version 1", up)
 		}
-		b.call(t, "PUT", "/api/v1/blocks", "", blockTrain).want(t, http.StatusOK).decode(t, &up)
+		b.call(t, "PUT", "/api/v1/blocks", "", apiBlockTrain).want(t, http.StatusOK).decode(t, &up)
 		if up.Version != 1 {
 			t.Fatalf("identical upload answered version %d, want 1", up.Version)
 		}
-		changed := strings.Replace(blockTrain, `"gpu"`, `"gpu2"`, 1)
+		changed := strings.Replace(apiBlockTrain, `"gpu"`, `"gpu2"`, 1)
 		b.call(t, "PUT", "/api/v1/blocks", "", changed).want(t, http.StatusCreated).decode(t, &up)
 		if up.Version != 2 {
 			t.Fatalf("changed upload answered version %d, want 2", up.Version)
 		}
-		pinned := strings.Replace(blockTrain, `"gpu"`, `"gpu3"`, 1)
+		pinned := strings.Replace(apiBlockTrain, `"gpu"`, `"gpu3"`, 1)
 		pinned = strings.Replace(pinned, `{"name"`, `{"version": 1, "name"`, 1)
 		b.call(t, "PUT", "/api/v1/blocks", "", pinned).wantError(t, http.StatusConflict, "conflict")
 
@@ -121,43 +121,45 @@ func TestCatalogAPI(t *testing.T) {
 	})
 }
 
-func TestBadRequests(t *testing.T) {
+func TestAPIBadRequests(t *testing.T) {
 	t.Parallel()
-	b := setup(t, openSQLite, options{maxBody: 1024})
+	eachDialect(t, func(t *testing.T, open storeOpener) {
+		b := setupAPI(t, open, apiOptions{maxBody: 1024})
 
-	e := b.call(t, "PUT", "/api/v1/blocks", "", "{\n  \"name\": \"x\",\n  oops\n}").wantError(t, 400, "bad_json")
-	if len(e.Error.Details) != 1 || e.Error.Details[0].Line != 3 || e.Error.Details[0].Column < 3 {
-		t.Fatalf("bad JSON details = %+v, want line 3", e.Error.Details)
-	}
-	if !strings.Contains(e.Error.Message, "line 3") {
-		t.Fatalf("message %q does not name the line", e.Error.Message)
-	}
-	b.call(t, "POST", "/api/v1/flows", "", `{"name": 5}`).wantError(t, 422, "validation_failed")
-	b.call(t, "GET", "/api/v1/schema/flow.json", "", nil).want(t, 200)
-	b.call(t, "GET", "/api/v1/schema/block.json", "", nil).want(t, 200)
-	b.call(t, "POST", "/api/v1/flows", "", "").wantError(t, 400, "bad_request")
-	big := `{"name": "x", "description": "` + strings.Repeat("a", 2000) + `", "dispatch": {"kind": "worker"}}`
-	b.call(t, "PUT", "/api/v1/blocks", "", big).wantError(t, 413, "body_too_large")
-	b.call(t, "GET", "/api/v1/nothing-here", "", nil).wantError(t, 404, "not_found")
-	b.call(t, "DELETE", "/api/v1/blocks", "", nil).wantError(t, 405, "method_not_allowed")
-	b.call(t, "GET", "/api/v1/runs?limit=501", "", nil).wantError(t, 400, "bad_request")
-	b.call(t, "GET", "/api/v1/runs?since=yesterday", "", nil).wantError(t, 400, "bad_request")
-	b.call(t, "GET", "/api/v1/runs?status=sleeping", "", nil).wantError(t, 400, "bad_request")
-	b.call(t, "GET", "/healthz", "", nil).want(t, 200)
-	b.call(t, "GET", "/readyz", "", nil).want(t, 200)
-	m := b.call(t, "GET", "/metrics", "", nil).want(t, 200)
-	if !strings.Contains(string(m.body), `weft_http_requests_total{code="413",method="PUT",route="/api/v1/blocks"} 1`) {
-		t.Fatalf("metrics lack the 413 request count:\n%s", m.body)
-	}
-	if rid := m.header.Get("X-Request-Id"); rid == "" {
-		t.Fatal("no X-Request-Id header")
-	}
+		e := b.call(t, "PUT", "/api/v1/blocks", "", "{\n  \"name\": \"x\",\n  oops\n}").wantError(t, 400, "bad_json")
+		if len(e.Error.Details) != 1 || e.Error.Details[0].Line != 3 || e.Error.Details[0].Column < 3 {
+			t.Fatalf("bad JSON details = %+v, want line 3", e.Error.Details)
+		}
+		if !strings.Contains(e.Error.Message, "line 3") {
+			t.Fatalf("message %q does not name the line", e.Error.Message)
+		}
+		b.call(t, "POST", "/api/v1/flows", "", `{"name": 5}`).wantError(t, 422, "validation_failed")
+		b.call(t, "GET", "/api/v1/schema/flow.json", "", nil).want(t, 200)
+		b.call(t, "GET", "/api/v1/schema/block.json", "", nil).want(t, 200)
+		b.call(t, "POST", "/api/v1/flows", "", "").wantError(t, 400, "bad_request")
+		big := `{"name": "x", "description": "` + strings.Repeat("a", 2000) + `", "dispatch": {"kind": "worker"}}`
+		b.call(t, "PUT", "/api/v1/blocks", "", big).wantError(t, 413, "body_too_large")
+		b.call(t, "GET", "/api/v1/nothing-here", "", nil).wantError(t, 404, "not_found")
+		b.call(t, "DELETE", "/api/v1/blocks", "", nil).wantError(t, 405, "method_not_allowed")
+		b.call(t, "GET", "/api/v1/runs?limit=501", "", nil).wantError(t, 400, "bad_request")
+		b.call(t, "GET", "/api/v1/runs?since=yesterday", "", nil).wantError(t, 400, "bad_request")
+		b.call(t, "GET", "/api/v1/runs?status=sleeping", "", nil).wantError(t, 400, "bad_request")
+		b.call(t, "GET", "/healthz", "", nil).want(t, 200)
+		b.call(t, "GET", "/readyz", "", nil).want(t, 200)
+		m := b.call(t, "GET", "/metrics", "", nil).want(t, 200)
+		if !strings.Contains(string(m.body), `weft_http_requests_total{code="413",method="PUT",route="/api/v1/blocks"} 1`) {
+			t.Fatalf("metrics lack the 413 request count:\n%s", m.body)
+		}
+		if rid := m.header.Get("X-Request-Id"); rid == "" {
+			t.Fatal("no X-Request-Id header")
+		}
+	})
 }
 
-func TestAuth(t *testing.T) {
+func TestAPIAuth(t *testing.T) {
 	t.Parallel()
-	dialects(t, func(t *testing.T, open opener) {
-		b := setup(t, open, options{auth: true})
+	eachDialect(t, func(t *testing.T, open storeOpener) {
+		b := setupAPI(t, open, apiOptions{auth: true})
 
 		r := b.call(t, "GET", "/api/v1/blocks", "", nil)
 		r.wantError(t, 401, "unauthorized")
@@ -166,11 +168,11 @@ func TestAuth(t *testing.T) {
 		}
 		b.call(t, "GET", "/api/v1/blocks", "weft_not-a-token", nil).wantError(t, 401, "unauthorized")
 		b.as(t, auth.Viewer, "GET", "/api/v1/blocks", nil).want(t, 200)
-		b.as(t, auth.Viewer, "PUT", "/api/v1/blocks", blockTrain).wantError(t, 403, "forbidden")
-		b.as(t, auth.Operator, "PUT", "/api/v1/blocks", blockTrain).wantError(t, 403, "forbidden")
+		b.as(t, auth.Viewer, "PUT", "/api/v1/blocks", apiBlockTrain).wantError(t, 403, "forbidden")
+		b.as(t, auth.Operator, "PUT", "/api/v1/blocks", apiBlockTrain).wantError(t, 403, "forbidden")
 		b.as(t, auth.Worker, "GET", "/api/v1/blocks", nil).wantError(t, 403, "forbidden")
 		b.as(t, auth.Webhook, "GET", "/api/v1/blocks", nil).wantError(t, 403, "forbidden")
-		b.as(t, auth.Admin, "PUT", "/api/v1/blocks", blockTrain).want(t, 201)
+		b.as(t, auth.Admin, "PUT", "/api/v1/blocks", apiBlockTrain).want(t, 201)
 		b.as(t, auth.Viewer, "POST", "/api/v1/flows/x/runs", `{}`).wantError(t, 403, "forbidden")
 		b.as(t, auth.Viewer, "POST", "/api/v1/tasks/poll", `{}`).wantError(t, 403, "forbidden")
 		b.as(t, auth.Webhook, "POST", "/api/v1/hooks/other", `{}`).wantError(t, 403, "forbidden")

@@ -118,7 +118,7 @@ func (s *Server) classify(err error, c echo.Context) (int, errorInfo) {
 		return http.StatusUnprocessableEntity, errorInfo{Code: "validation_failed",
 			Message: fmt.Sprintf("%d problem(s): %s", len(ps), ps[0].Error()), Details: ps}
 	case errors.Is(err, engine.ErrInvalidInput):
-		return http.StatusUnprocessableEntity, errorInfo{Code: "invalid_input", Message: message(err, "invalid input")}
+		return http.StatusUnprocessableEntity, errorInfo{Code: "validation_failed", Message: message(err, "invalid input")}
 	case errors.As(err, &he):
 		return he.Code, errorInfo{Code: httpCode(he.Code), Message: httpMessage(he)}
 	}
@@ -126,12 +126,20 @@ func (s *Server) classify(err error, c echo.Context) (int, errorInfo) {
 		Message: "internal error; the server log has the details under this request id"}
 }
 
-// message is err's text, or fallback when err is the bare sentinel.
+// message is err's text without the sentinel's suffix, or fallback when
+// err is the bare sentinel.
 func message(err error, fallback string) string {
-	if err == nil || err.Error() == "" {
+	if err == nil {
 		return fallback
 	}
-	return err.Error()
+	msg := err.Error()
+	for _, s := range []error{engine.ErrNotFound, engine.ErrConflict, engine.ErrInvalidState, engine.ErrInvalidInput} {
+		if msg == s.Error() {
+			return fallback
+		}
+		msg = strings.TrimSuffix(msg, ": "+s.Error())
+	}
+	return msg
 }
 
 func httpCode(status int) string {

@@ -23,10 +23,10 @@ import (
 	"github.com/weftlabs/weft/server"
 )
 
-// opener opens a fresh, migrated store for one test.
-type opener func(t *testing.T) *store.Store
+// storeOpener opens a fresh, migrated store for one test.
+type storeOpener func(t *testing.T) *store.Store
 
-func openSQLite(t *testing.T) *store.Store {
+func sqliteStore(t *testing.T) *store.Store {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "weft.db"), nil)
 	if err != nil {
@@ -36,30 +36,30 @@ func openSQLite(t *testing.T) *store.Store {
 	return st
 }
 
-func postgresURL() string {
+func testPostgresURL() string {
 	if u := os.Getenv("WEFT_TEST_POSTGRES_URL"); u != "" {
 		return u
 	}
 	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 }
 
-// openPostgres creates a database for the test and drops it afterwards.
-func openPostgres(t *testing.T) *store.Store {
+// postgresStore creates a database for the test and drops it afterwards.
+func postgresStore(t *testing.T) *store.Store {
 	t.Helper()
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, postgresURL())
+	admin, err := pgx.Connect(ctx, testPostgresURL())
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("PostgreSQL is required when CI=true: %v", err)
 		}
-		t.Skipf("SKIPPING PostgreSQL tests: cannot connect to %s: %v", postgresURL(), err)
+		t.Skipf("SKIPPING PostgreSQL tests: cannot connect to %s: %v", testPostgresURL(), err)
 	}
 	name := fmt.Sprintf("weft_server_test_%d", time.Now().UnixNano())
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		admin.Close(ctx)
 		t.Fatalf("create database: %v", err)
 	}
-	u, _ := url.Parse(postgresURL())
+	u, _ := url.Parse(testPostgresURL())
 	u.Path = "/" + name
 	st, err := store.Open(ctx, u.String(), nil)
 	if err != nil {
@@ -76,25 +76,26 @@ func openPostgres(t *testing.T) *store.Store {
 }
 
 // dialects runs fn once per database.
-func dialects(t *testing.T, fn func(t *testing.T, open opener)) {
-	t.Run("sqlite", func(t *testing.T) { t.Parallel(); fn(t, openSQLite) })
-	t.Run("postgres", func(t *testing.T) { t.Parallel(); fn(t, openPostgres) })
+func eachDialect(t *testing.T, fn func(t *testing.T, open storeOpener)) {
+	t.Run("sqlite", func(t *testing.T) { t.Parallel(); fn(t, sqliteStore) })
+	t.Run("postgres", func(t *testing.T) { t.Parallel(); fn(t, postgresStore) })
 }
 
-// bundle is a running server and what tests need to talk to it.
-type bundle struct {
+// apiBundle is a running server and what tests need to talk to it.
+type apiBundle struct {
+	srv    *server.Server
 	url    string
 	st     *store.Store
 	tokens map[auth.Role]string
 }
 
-type options struct {
+type apiOptions struct {
 	auth    bool
 	maxBody int64
 }
 
 // newToken stores a token and returns its secret.
-func newToken(t *testing.T, st *store.Store, role, flow string) string {
+func storeToken(t *testing.T, st *store.Store, role, flow string) string {
 	t.Helper()
 	tok, secret, err := server.NewToken(role, role+"-test", flow)
 	if err != nil {
@@ -106,25 +107,25 @@ func newToken(t *testing.T, st *store.Store, role, flow string) string {
 	return secret
 }
 
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+func apiLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(apiLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-type testWriter struct{ t *testing.T }
+type apiLogWriter struct{ t *testing.T }
 
-func (w testWriter) Write(p []byte) (int, error) {
+func (w apiLogWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
 
-// reply is an answer from the server.
-type reply struct {
+// apiReply is an answer from the server.
+type apiReply struct {
 	status int
 	body   []byte
 	header http.Header
 }
 
-func (r reply) decode(t *testing.T, v any) {
+func (r apiReply) decode(t *testing.T, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("answer %d is not JSON: %v: %s", r.status, err, r.body)
@@ -147,7 +148,7 @@ type apiErr struct {
 }
 
 // wantError checks status and error code and returns the error body.
-func (r reply) wantError(t *testing.T, status int, code string) apiErr {
+func (r apiReply) wantError(t *testing.T, status int, code string) apiErr {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("status = %d, want %d: %s", r.status, status, r.body)
@@ -160,7 +161,7 @@ func (r reply) wantError(t *testing.T, status int, code string) apiErr {
 	return e
 }
 
-func (r reply) want(t *testing.T, status int) reply {
+func (r apiReply) want(t *testing.T, status int) apiReply {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("status = %d, want %d: %s", r.status, status, r.body)
@@ -170,7 +171,7 @@ func (r reply) want(t *testing.T, status int) reply {
 
 // call sends one request. body may be nil, a string, []byte or a value to
 // encode as JSON.
-func (b *bundle) call(t *testing.T, method, path, token string, body any) reply {
+func (b *apiBundle) call(t *testing.T, method, path, token string, body any) apiReply {
 	t.Helper()
 	var rd io.Reader
 	switch v := body.(type) {
@@ -205,17 +206,17 @@ func (b *bundle) call(t *testing.T, method, path, token string, body any) reply 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return reply{status: resp.StatusCode, body: raw, header: resp.Header}
+	return apiReply{status: resp.StatusCode, body: raw, header: resp.Header}
 }
 
 // as is call with the token of role.
-func (b *bundle) as(t *testing.T, role auth.Role, method, path string, body any) reply {
+func (b *apiBundle) as(t *testing.T, role auth.Role, method, path string, body any) apiReply {
 	t.Helper()
 	return b.call(t, method, path, b.tokens[role], body)
 }
 
 // startHTTP serves h on a real loopback listener.
-func startHTTP(t *testing.T, h http.Handler) string {
+func serveOnLoopback(t *testing.T, h http.Handler) string {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

@@ -50,6 +50,7 @@ func (s *Server) routes() {
 	api.POST("/flows/:name/runs", s.postRun, operator)
 
 	api.GET("/runs", s.listRuns, viewer)
+	api.POST("/runs/bulk", s.postRunsBulk, operator)
 	api.GET("/runs/:id", s.getRun, viewer)
 	api.GET("/runs/:id/wait", s.getRunWait, viewer)
 	api.GET("/runs/:id/events", s.listRunEvents, viewer)
@@ -85,6 +86,8 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		res := c.Response()
 		level := slog.LevelInfo
 		switch {
+		case res.Status == http.StatusServiceUnavailable:
+			level = slog.LevelWarn
 		case res.Status >= 500:
 			level = slog.LevelError
 		case c.Path() == "/healthz" || c.Path() == "/readyz" || c.Path() == "/metrics" || c.Path() == "/api/v1/tasks/poll":

@@ -130,6 +130,9 @@ func (s *Server) listRuns(c echo.Context) error {
 		Flow: c.QueryParam("flow"), Statuses: sts, Since: since, Until: until,
 		Search: c.QueryParam("q"), Limit: limit, Cursor: c.QueryParam("cursor"),
 	})
+	if errors.Is(err, engine.ErrInvalidInput) {
+		return badRequest("%s", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -302,4 +305,75 @@ func (s *Server) postRunSignal(c echo.Context) error {
 		return runErr(c, err)
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+type bulkRequest struct {
+	Action string   `json:"action"`
+	IDs    []string `json:"ids"`
+	Flow   string   `json:"flow"`
+	Status string   `json:"status"`
+}
+
+type bulkResult struct {
+	ID    string `json:"id"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
+// maxBulk bounds the runs one bulk action touches.
+const maxBulk = 500
+
+// postRunsBulk applies cancel, pause, resume or retry to the listed runs
+// (ids) or to the runs matching flow and status, at most 500, and answers
+// each run's outcome.
+func (s *Server) postRunsBulk(c echo.Context) error {
+	var req bulkRequest
+	if _, err := decodeBody(c, &req, false); err != nil {
+		return err
+	}
+	var fn func(ctx context.Context, runID, actor string) error
+	switch req.Action {
+	case "cancel":
+		fn = s.deps.Engine.Cancel
+	case "pause":
+		fn = s.deps.Engine.Pause
+	case "resume":
+		fn = s.deps.Engine.Resume
+	case "retry":
+		fn = s.deps.Engine.Retry
+	default:
+		return badRequest("action %q: use cancel, pause, resume or retry", req.Action)
+	}
+	ctx := c.Request().Context()
+	ids := req.IDs
+	if len(ids) == 0 {
+		sts, err := parseStatuses(req.Status)
+		if err != nil {
+			return err
+		}
+		if req.Flow == "" && len(sts) == 0 {
+			return badRequest("name the runs: ids, or a flow and/or status filter")
+		}
+		page, err := s.deps.Engine.ListRuns(ctx, engine.RunFilter{Flow: req.Flow, Statuses: sts, Limit: maxBulk})
+		if err != nil {
+			return err
+		}
+		for _, r := range page.Runs {
+			ids = append(ids, r.ID)
+		}
+	}
+	if len(ids) > maxBulk {
+		return badRequest("%d runs is over the maximum of %d per bulk action", len(ids), maxBulk)
+	}
+	actor := principalOf(c).actor()
+	out := make([]bulkResult, 0, len(ids))
+	for _, id := range ids {
+		res := bulkResult{ID: id, OK: true}
+		if err := fn(ctx, id, actor); err != nil {
+			_, info := s.classify(err, c)
+			res.OK, res.Error = false, info.Message
+		}
+		out = append(out, res)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"results": out})
 }

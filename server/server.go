@@ -1,5 +1,18 @@
 // Package server is Weft's HTTP surface: the JSON API under /api/v1, the
 // worker protocol, webhooks, health and metrics, and the server-rendered UI.
+//
+// Authentication (DESIGN.md §11): API tokens travel as Authorization:
+// Bearer (the UI's login keeps the same token in the weft_token cookie);
+// only their SHA-256 is stored. Roles: viewer (every GET, /metrics,
+// /flows/validate) < operator (start runs, cancel/pause/resume/retry/rerun,
+// bulk actions, signals, task reports) < admin (upload blocks and flows,
+// manage tokens); worker (poll and report tasks only); webhook (start one
+// flow through /api/v1/hooks/{flow}). Task reports (complete, fail,
+// heartbeat) sent without any credentials are let through: the lease they
+// carry is an unguessable capability the engine checks (this is how a
+// service answering an HTTP block's callback_url reports). /healthz,
+// /readyz and /api/v1/schema/* are always open. With Config.AuthRequired
+// false everything is open and the caller counts as admin.
 package server
 
 import (

@@ -10,23 +10,24 @@ import (
 )
 
 // setup starts a server over a fresh store on a real listener.
-func setup(t *testing.T, open opener, o options) *bundle {
+func setupAPI(t *testing.T, open storeOpener, o apiOptions) *apiBundle {
 	t.Helper()
 	st := open(t)
-	b := &bundle{st: st, tokens: map[auth.Role]string{}}
+	b := &apiBundle{st: st, tokens: map[auth.Role]string{}}
 	if o.auth {
 		for _, r := range []auth.Role{auth.Viewer, auth.Operator, auth.Admin, auth.Worker} {
-			b.tokens[r] = newToken(t, st, string(r), "")
+			b.tokens[r] = storeToken(t, st, string(r), "")
 		}
-		b.tokens[auth.Webhook] = newToken(t, st, "webhook", "hooked")
+		b.tokens[auth.Webhook] = storeToken(t, st, "webhook", "hooked")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	eng := engine.New(engine.Config{}, st, testLogger(t))
+	eng := engine.New(engine.Config{}, st, apiLogger(t))
 	done := make(chan struct{})
 	go func() { defer close(done); eng.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	srv := server.New(server.Config{MaxBodyBytes: o.maxBody, AuthRequired: o.auth, AuthReason: "test"},
-		server.Deps{Engine: eng, Catalog: st, Tokens: st, Ready: server.ReadyFunc(st.Ping), Logger: testLogger(t)})
-	b.url = startHTTP(t, srv)
+		server.Deps{Engine: eng, Catalog: st, Tokens: st, Ready: server.ReadyFunc(st.Ping), Logger: apiLogger(t)})
+	b.srv = srv
+	b.url = serveOnLoopback(t, srv)
 	return b
 }

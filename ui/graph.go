@@ -113,6 +113,9 @@ func (b *box) add(o box, dx, dy float64) {
 		e.x2 += dx
 		e.y1 += dy
 		e.y2 += dy
+		if e.via > 0 {
+			e.via += dy
+		}
 		b.edges = append(b.edges, e)
 	}
 	for _, g := range o.groups {
@@ -167,8 +170,9 @@ func BuildGraph(bp *flows.Blueprint, run func(ref string) NodeRun) Graph {
 			ge.D = fmt.Sprintf("M%s %s C%s %s %s %s %s %s", f(e.x1), f(e.y1), f(xr+30), f(e.y1), f(xr+30), f(e.y2), f(e.x2), f(e.y2))
 			ge.LX, ge.LY = xr+8, (e.y1+e.y2)/2
 		} else if e.side {
-			ge.D = fmt.Sprintf("M%s %s C%s %s %s %s %s %s", f(e.x1), f(e.y1), f((e.x1+e.x2)/2), f(e.y1), f(e.x2), f(e.y2-30), f(e.x2), f(e.y2))
-			ge.LX, ge.LY = (e.x1+e.x2)/2, e.y1-7
+			mx := (e.x1 + e.x2) / 2
+			ge.D = fmt.Sprintf("M%s %s C%s %s %s %s %s %s", f(e.x1), f(e.y1), f(mx), f(e.y1), f(mx), f(e.y2), f(e.x2), f(e.y2))
+			ge.LX, ge.LY = mx, min(e.y1, e.y2)-6
 		} else {
 			my := (e.y1 + e.y2) / 2
 			if e.via > e.y1+1 && e.x1 != e.x2 {
@@ -479,7 +483,7 @@ func (l *layouter) side(n *flows.Node, b box) box {
 	for i, p := range parts {
 		out.add(p, x, y)
 		out.edges = append(out.edges, edgeSpec{from: b.entry, to: p.entry, x1: b.sideX, y1: b.sideY,
-			x2: x + p.axis, y2: y + p.entryY, label: labels[i], class: sideClass[labels[i]], side: true})
+			x2: x, y2: y + p.sideY, label: labels[i], class: sideClass[labels[i]], side: true})
 		y += p.h + gVGap
 		w = max(w, x+p.w)
 	}

@@ -364,7 +364,7 @@ func BuildBlockData(def *blocks.Definition, raw []byte, versions []int, usedBy [
 		d.Dispatch = "worker · queue " + def.Queue()
 	}
 	if def.Retry != nil {
-		d.Retry = strconv.Itoa(def.Retry.Attempts()) + " attempts"
+		d.Retry = strconv.Itoa(def.Retry.Attempts()) + " attempt" + plural(def.Retry.Attempts())
 		if def.Retry.Backoff != "" {
 			d.Retry += ", " + def.Retry.Backoff + " back-off"
 		}

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -92,16 +93,20 @@ func TestCLIServeDeployRun(t *testing.T) {
 	serve := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
 	serve.Env = append(os.Environ(), "WEFT_DB="+db)
 	stdout, _ := serve.StdoutPipe()
-	var serveErr bytes.Buffer
-	serve.Stderr = &serveErr
+	serveErr := &syncBuffer{}
+	serve.Stderr = serveErr
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- serve.Wait() }()
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = serve.Wait(); close(exited) }()
 	defer func() {
-		if serve.ProcessState == nil {
+		select {
+		case <-exited:
+		default:
 			serve.Process.Kill()
+			<-exited
 		}
 	}()
 	lines := make(chan string, 1)
@@ -117,13 +122,10 @@ func TestCLIServeDeployRun(t *testing.T) {
 	var url string
 	select {
 	case url = <-lines:
-	case err := <-exited:
-		t.Fatalf("serve exited: %v\n%s", err, serveErr.String())
+	case <-exited:
+		t.Fatalf("serve exited: %v\n%s", waitErr, serveErr.String())
 	case <-time.After(30 * time.Second):
 		t.Fatalf("serve did not start in 30s\n%s", serveErr.String())
-	}
-	if !strings.Contains(serveErr.String(), "authentication required") {
-		t.Errorf("serve did not log the auth mode:\n%s", serveErr.String())
 	}
 
 	noTok := runWeft(t, bin, nil, "deploy", "--server", url, defs)
@@ -153,14 +155,17 @@ func TestCLIServeDeployRun(t *testing.T) {
 	start := time.Now()
 	serve.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("serve exited with %v after SIGTERM\n%s", err, serveErr.String())
+	case <-exited:
+		if waitErr != nil {
+			t.Fatalf("serve exited with %v after SIGTERM\n%s", waitErr, serveErr.String())
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("serve still running 10s after SIGTERM")
 	}
 	t.Logf("serve stopped %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+	if !strings.Contains(serveErr.String(), "authentication required") {
+		t.Errorf("serve did not log the auth mode:\n%s", serveErr.String())
+	}
 
 	if r := runWeft(t, bin, nil, "bench"); r.code != 2 || !strings.Contains(r.stderr, "not built yet") {
 		t.Fatalf("bench: %d %s", r.code, r.stderr)
@@ -176,4 +181,22 @@ func TestCLIServeDeployRun(t *testing.T) {
 	if r := runWeft(t, bin, nil, "--help"); r.code != 0 || !strings.Contains(r.stdout, "deploy") {
 		t.Errorf("weft --help: %d %s", r.code, r.stdout)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

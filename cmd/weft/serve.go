@@ -254,7 +254,9 @@ func loadDefinitions(ctx context.Context, st *store.Store, dirs []string, log *s
 		if err == nil {
 			var v int
 			v, _, err = st.PutBlock(ctx, def, d.raw)
-			log.Info("block loaded", "block", def.Name, "version", v, "file", d.path)
+			if err == nil {
+				log.Info("block loaded", "block", def.Name, "version", v, "file", d.path)
+			}
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", d.path, err))

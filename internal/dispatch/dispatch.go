@@ -5,6 +5,14 @@
 // step with the body, 202 leaves the task leased until the service calls
 // callback_url, 4xx fails without retry (408 and 429 are retried), 5xx,
 // connection errors and timeouts fail with retry.
+//
+// Secrets: ${secrets.NAME} in dispatch.url and dispatch.headers is resolved
+// when the request is made, from the environment of weft serve: NAME
+// itself when it starts with WEFT_ (${secrets.WEFT_LLM_KEY} reads
+// WEFT_LLM_KEY), else WEFT_SECRET_NAME (${secrets.TRAINER_TOKEN} reads
+// WEFT_SECRET_TRAINER_TOKEN); the server's own settings (WEFT_DB, ...) are
+// refused. Every resolved value (4 characters or more) is replaced by
+// [redacted] in what is reported: step errors, outputs, events and logs.
 package dispatch
 
 import (

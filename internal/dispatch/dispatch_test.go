@@ -1,12 +1,12 @@
 package dispatch_test
 
 import (
-	"log/slog"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weftlabs/weft/blocks"
 	"github.com/weftlabs/weft/engine"
 	"github.com/weftlabs/weft/flows"
 	"github.com/weftlabs/weft/internal/dispatch"
@@ -44,7 +43,8 @@ func setup(t *testing.T) *bundle {
 	engDone := make(chan struct{})
 	go func() { defer close(engDone); eng.Run(ctx) }()
 
-	srv := server.New(server.Config{}, server.Deps{Engine: eng, Catalog: st, Logger: slog.New(slog.DiscardHandler)})
+	// Auth on: the 202 callback carries only the lease, no token.
+	srv := server.New(server.Config{AuthRequired: true}, server.Deps{Engine: eng, Catalog: st, Tokens: st, Logger: slog.New(slog.DiscardHandler)})
 	api := httptest.NewServer(srv)
 
 	d := dispatch.New(dispatch.Config{
@@ -69,12 +69,12 @@ func setup(t *testing.T) *bundle {
 }
 
 // flowFor stores an http block pointing at url and a one-step flow using it.
-func (b *bundle) flowFor(t *testing.T, name, url string, extra string) string {
+func (b *bundle) flowFor(t *testing.T, name, url string, extra string, blockExtra ...string) string {
 	t.Helper()
 	ctx := context.Background()
 	raw := fmt.Sprintf(`{"name": %q, "dispatch": {"kind": "http", "url": %q,
 	  "headers": {"Authorization": "Bearer ${secrets.SERVICE_TOKEN}"}%s},
-	  "retry": {"max_attempts": 3, "initial_interval": "400ms"}}`, name, url, extra)
+	  "retry": {"max_attempts": 3, "initial_interval": "400ms"}%s}`, name, url, extra, strings.Join(blockExtra, ""))
 	def, err := server.ParseBlock([]byte(raw))
 	if err != nil {
 		t.Fatal(err)
@@ -342,4 +342,62 @@ func TestHTTPPushTimesOut(t *testing.T) {
 	}
 }
 
-var _ = blocks.DispatchHTTP
+func TestHTTPPushHeartbeatsKeepTheLease(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	svc := newService(t, func(w http.ResponseWriter, r *http.Request, n int, body map[string]any) {
+		// The work takes three leases' time; heartbeats must keep it.
+		select {
+		case <-time.After(1800 * time.Millisecond):
+		case <-r.Context().Done():
+			return
+		}
+		fmt.Fprint(w, `{"done": true}`)
+	})
+	name := b.flowFor(t, "svc.long", svc.srv.URL+"/long", "", `, "heartbeat_timeout": "600ms"`)
+	run := b.runToEnd(t, name)
+	if run.Status != engine.RunSucceeded {
+		t.Fatalf("run %s: %v", run.Status, run.Error)
+	}
+	if n := len(svc.requests()); n != 1 || step(t, run).Attempt != 1 {
+		t.Fatalf("service got %d requests, step attempt %d; want 1 and 1 (the lease was kept)", n, step(t, run).Attempt)
+	}
+}
+
+func TestHTTPPushCancelledRunAbortsRequest(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	started := make(chan struct{}, 1)
+	aborted := make(chan struct{}, 1)
+	svc := newService(t, func(w http.ResponseWriter, r *http.Request, n int, body map[string]any) {
+		started <- struct{}{}
+		select {
+		case <-r.Context().Done():
+			aborted <- struct{}{}
+		case <-time.After(20 * time.Second):
+		}
+	})
+	name := b.flowFor(t, "svc.cancel", svc.srv.URL+"/cancel", "", `, "heartbeat_timeout": "600ms"`)
+	ctx := context.Background()
+	run, _, err := b.eng.StartRun(ctx, engine.StartParams{Flow: name, Input: json.RawMessage(`{"x": 1}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the service was never called")
+	}
+	if err := b.eng.Cancel(ctx, run.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-aborted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request was not aborted within 5s of the cancel")
+	}
+	got, err := b.eng.WaitRun(ctx, run.ID, 10*time.Second)
+	if err != nil || got.Status != engine.RunCancelled {
+		t.Fatalf("run %s, %v; want cancelled", got.Status, err)
+	}
+}

@@ -42,6 +42,7 @@ CREATE UNIQUE INDEX runs_idempotency_key ON runs (idempotency_key) WHERE idempot
 CREATE INDEX runs_created ON runs (created_at DESC, id DESC);
 CREATE INDEX runs_flow_created ON runs (flow, created_at DESC, id DESC);
 CREATE INDEX runs_status_created ON runs (status, created_at DESC, id DESC);
+CREATE INDEX runs_flow_status_created ON runs (flow, status, created_at DESC, id DESC);
 CREATE INDEX runs_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
 CREATE INDEX runs_finished ON runs (finished_at) WHERE finished_at IS NOT NULL;
 
@@ -91,6 +92,7 @@ CREATE TABLE tasks (
 );
 CREATE INDEX tasks_ready ON tasks (queue, visible_at, step_seq) WHERE state = 'ready';
 CREATE INDEX tasks_leased ON tasks (lease_expires_at) WHERE state = 'leased';
+CREATE INDEX tasks_visible ON tasks (visible_at) WHERE state = 'ready';
 CREATE INDEX tasks_block_leased ON tasks (block) WHERE state = 'leased';
 CREATE INDEX tasks_run ON tasks (run_id, path);
 

@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/weftlabs/weft/engine"
+	"github.com/weftlabs/weft/server"
 )
 
 const chromium = "/usr/bin/chromium"
@@ -95,6 +96,10 @@ type shooter struct {
 // shot saves a full-page screenshot.
 func (s shooter) shot(name string) step {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		// from the top, so the sticky bar sits where it belongs
+		if _, err := chromedp.Evaluate[any]("window.scrollTo(0, 0)")(ctx, t); err != nil {
+			return err
+		}
 		buf, err := chromedp.FullScreenshot(100)(ctx, t)
 		if err != nil {
 			return err
@@ -344,4 +349,49 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// TestBrowserExampleFlows stores every example blueprint and screenshots
+// its page: the graphs of real flows, drawn by the server.
+func TestBrowserExampleFlows(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	b := setup(t, options{})
+	shots := shooter{dir: screenshotDir(t), t: t}
+	root := filepath.Join("..", "..", "..", "flows", "examples")
+	defs, _ := filepath.Glob(filepath.Join(root, "blocks", "*.json"))
+	for _, f := range defs {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		def, err := server.ParseBlock(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if _, _, err := b.st.PutBlock(context.Background(), def, raw); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	examples, _ := filepath.Glob(filepath.Join(root, "*.json"))
+	if len(examples) == 0 {
+		t.Fatalf("no example flows under %s", root)
+	}
+	for _, f := range examples {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.putFlow(t, string(raw))
+		name := strings.TrimSuffix(filepath.Base(f), ".json")
+		run(t, ctx, "show "+name,
+			chromedp.Navigate(b.url+"/flows/"+name),
+			chromedp.WaitVisible(tid("flow-graph")),
+			shots.shot("example-"+name),
+		)
+		nodes := value(t, ctx, "count nodes", chromedp.Nodes(chromedp.CSSAll(`svg.graph g.node`)))
+		if len(nodes) < 5 {
+			t.Errorf("%s: the graph shows %d nodes", name, len(nodes))
+		}
+	}
 }

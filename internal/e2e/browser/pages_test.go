@@ -149,3 +149,71 @@ func TestLoginWhenAuthIsOn(t *testing.T) {
 		t.Fatalf("login with next=//evil.example redirects to %q, want /", loc)
 	}
 }
+
+func TestRunActionsOverHTTP(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	b.putFlow(t, pipelineFlow)
+	r, _, err := b.eng.StartRun(context.Background(), engine.StartParams{Flow: "e2e-pipeline",
+		Input: json.RawMessage(`{"dataset": "x"}`), IdempotencyKey: "nightly-7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.waitRun(t, r.ID, func(r engine.Run) bool {
+		for _, s := range r.Steps {
+			if s.Ref == "approve" && s.Status == engine.StepWaiting {
+				return true
+			}
+		}
+		return false
+	})
+	c := withJar()
+	// search by idempotency key finds exactly this run
+	_, list := get(t, c, b.url+"/runs?q=nightly-7")
+	if n := strings.Count(list, `data-testid="run-row"`); n != 1 || !strings.Contains(list, `data-run="`+r.ID+`"`) {
+		t.Fatalf("search by key: got %d rows, want the one run", n)
+	}
+	_, page := get(t, c, b.url+"/runs/"+r.ID)
+	if !strings.Contains(page, `data-testid="wait-banner" data-signal="approval"`) || !strings.Contains(page, `data-testid="action-pause"`) {
+		t.Fatal("a waiting run's page lacks the approval banner or the pause button")
+	}
+	tok := "_csrf=" + url.QueryEscape(csrfOf(t, page))
+	for _, step := range []struct {
+		action string
+		want   engine.RunStatus
+	}{{"pause", engine.RunPaused}, {"resume", engine.RunRunning}} {
+		resp, _ := postForm(t, c, b.url+"/runs/"+r.ID+"/"+step.action, tok)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/runs/"+r.ID+"?done="+step.action {
+			t.Fatalf("%s: got %d to %q", step.action, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		got, err := b.eng.GetRun(context.Background(), r.ID, false)
+		if err != nil || got.Status != step.want {
+			t.Fatalf("after %s: run is %s (%v), want %s", step.action, got.Status, err, step.want)
+		}
+	}
+	// resuming a running run is refused with an explanation, not a 500
+	resp, body := postForm(t, c, b.url+"/runs/"+r.ID+"/resume", tok)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, `data-testid="error-page"`) {
+		t.Fatalf("resume a running run: got %d, want 409 with the error page", resp.StatusCode)
+	}
+	// a reject signal takes the "no" case
+	resp, _ = postForm(t, c, b.url+"/runs/"+r.ID+"/signal", tok+"&name=approval&payload="+url.QueryEscape(`{"approved":false}`))
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("signal: got %d, want 303", resp.StatusCode)
+	}
+	done := b.waitRun(t, r.ID, func(r engine.Run) bool { return r.Status == engine.RunSucceeded })
+	var ran []string
+	for _, s := range done.Steps {
+		if s.Status == engine.StepSucceeded {
+			ran = append(ran, s.Ref)
+		}
+	}
+	if got := strings.Join(ran, " "); !strings.Contains(got, "drop") || strings.Contains(got, "publish") {
+		t.Fatalf("rejected run: succeeded steps %q, want drop and not publish", got)
+	}
+	// invalid JSON in a signal is explained
+	resp, body = postForm(t, c, b.url+"/runs/"+r.ID+"/signal", tok+"&name=approval&payload=%7Bnope")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "not valid JSON") {
+		t.Fatalf("bad payload: got %d, want 400 naming the JSON problem", resp.StatusCode)
+	}
+}
