@@ -167,8 +167,11 @@ func TestCLIServeDeployRun(t *testing.T) {
 		t.Errorf("serve did not log the auth mode:\n%s", serveErr.String())
 	}
 
-	if r := runWeft(t, bin, nil, "bench"); r.code != 2 || !strings.Contains(r.stderr, "not built yet") {
-		t.Fatalf("bench: %d %s", r.code, r.stderr)
+	if r := runWeft(t, bin, nil, "bench", "--workloads", "1,7"); r.code == 0 || !strings.Contains(r.stderr, `"7" is not a workload`) {
+		t.Fatalf("bench --workloads 1,7: %d %s", r.code, r.stderr)
+	}
+	if r := runWeft(t, bin, nil, "bench", "--workloads", "1", "--scale", "40"); r.code != 0 || !strings.Contains(r.stdout, "per-step overhead p50") {
+		t.Fatalf("bench --workloads 1: %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	for _, c := range []string{"serve", "migrate", "deploy", "run", "runs", "bench"} {
 		if r := runWeft(t, bin, nil, c, "--help"); r.code != 0 || !strings.Contains(r.stderr, "usage: weft "+c) {

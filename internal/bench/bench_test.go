@@ -2,15 +2,11 @@ package bench
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
 // The benchmark at a twentieth of its size, as a test that every workload
@@ -52,23 +48,13 @@ func pgDatabase(t *testing.T) string {
 	if base == "" {
 		base = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 	}
-	db, err := sql.Open("pgx", base)
-	if err == nil {
-		err = db.Ping()
-	}
+	dsn, drop, err := ScratchPostgres(context.Background(), base)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("PostgreSQL is required under CI=true: %v", err)
 		}
 		t.Skipf("SKIPPING: no PostgreSQL at %s: %v", base, err)
 	}
-	name := fmt.Sprintf("weft_bench_%d", time.Now().UnixNano())
-	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-		db.Close()
-	})
-	return strings.Replace(base, "/postgres?", "/"+name+"?", 1)
+	t.Cleanup(drop)
+	return dsn
 }
