@@ -57,23 +57,23 @@ func (s *Server) pageRoutes() {
 	e.POST("/login", s.postLogin, csrf)
 	e.POST("/logout", s.postLogout, csrf)
 
-	e.GET("/", s.getOverviewPage, csrf, viewer)
-	e.GET("/flows", s.getFlowsPage, csrf, viewer)
-	e.GET("/flows/upload", s.getUploadPage, csrf, admin)
-	e.POST("/flows/upload", s.postUploadPage, csrf, admin)
-	e.GET("/flows/:name", s.getFlowPage, csrf, viewer)
-	e.POST("/flows/:name/runs", s.postStartRunPage, csrf, operator)
-	e.GET("/blocks", s.getBlocksPage, csrf, viewer)
-	e.GET("/blocks/:name", s.getBlockPage, csrf, viewer)
-	e.GET("/runs", s.getRunsPage, csrf, viewer)
-	e.POST("/runs/bulk", s.postBulkPage, csrf, operator)
-	e.GET("/runs/:id", s.getRunPage, csrf, viewer)
-	e.GET("/runs/:id/live", s.getRunLive, csrf, viewer)
+	e.GET("/", s.getOverviewPage, s.pageProblems, csrf, viewer)
+	e.GET("/flows", s.getFlowsPage, s.pageProblems, csrf, viewer)
+	e.GET("/flows/upload", s.getUploadPage, s.pageProblems, csrf, admin)
+	e.POST("/flows/upload", s.postUploadPage, s.pageProblems, csrf, admin)
+	e.GET("/flows/:name", s.getFlowPage, s.pageProblems, csrf, viewer)
+	e.POST("/flows/:name/runs", s.postStartRunPage, s.pageProblems, csrf, operator)
+	e.GET("/blocks", s.getBlocksPage, s.pageProblems, csrf, viewer)
+	e.GET("/blocks/:name", s.getBlockPage, s.pageProblems, csrf, viewer)
+	e.GET("/runs", s.getRunsPage, s.pageProblems, csrf, viewer)
+	e.POST("/runs/bulk", s.postBulkPage, s.pageProblems, csrf, operator)
+	e.GET("/runs/:id", s.getRunPage, s.pageProblems, csrf, viewer)
+	e.GET("/runs/:id/live", s.getRunLive, s.pageProblems, csrf, viewer)
 	for _, action := range []string{"cancel", "pause", "resume", "retry"} {
-		e.POST("/runs/:id/"+action, s.postRunAction(action), csrf, operator)
+		e.POST("/runs/:id/"+action, s.postRunAction(action), s.pageProblems, csrf, operator)
 	}
-	e.POST("/runs/:id/rerun", s.postRerunPage, csrf, operator)
-	e.POST("/runs/:id/signal", s.postSignalPage, csrf, operator)
+	e.POST("/runs/:id/rerun", s.postRerunPage, s.pageProblems, csrf, operator)
+	e.POST("/runs/:id/signal", s.postSignalPage, s.pageProblems, csrf, operator)
 }
 
 // pageAuth checks the browser's token (the weft_token cookie) for role
@@ -171,15 +171,36 @@ func (s *Server) renderHTMLError(c echo.Context, status int, msg string) {
 	}
 }
 
+// pageProblem is an error a page handler returns to show an error page
+// (pageProblems renders it).
+type pageProblem struct {
+	status    int
+	msg, hint string
+}
+
+func (p *pageProblem) Error() string { return p.msg }
+
+// pageProblems renders the *pageProblem a page handler returns.
+func (s *Server) pageProblems(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := next(c)
+		var pp *pageProblem
+		if errors.As(err, &pp) {
+			return s.pageError(c, pp.status, pp.msg, pp.hint)
+		}
+		return err
+	}
+}
+
 // engineError turns an engine error into an error page.
 func (s *Server) engineError(c echo.Context, err error, what string) error {
 	switch {
 	case errors.Is(err, engine.ErrNotFound):
-		return s.pageError(c, http.StatusNotFound, what+" does not exist.", "It may have been purged, or the link is wrong.")
+		return &pageProblem{http.StatusNotFound, what + " does not exist.", "It may have been purged, or the link is wrong."}
 	case errors.Is(err, engine.ErrInvalidState):
-		return s.pageError(c, http.StatusConflict, err.Error(), "Reload the page to see the current status.")
+		return &pageProblem{http.StatusConflict, err.Error(), "Reload the page to see the current status."}
 	case errors.Is(err, engine.ErrConflict):
-		return s.pageError(c, http.StatusConflict, err.Error(), "Someone changed it at the same time; reload and try again.")
+		return &pageProblem{http.StatusConflict, err.Error(), "Someone changed it at the same time; reload and try again."}
 	}
 	return err
 }

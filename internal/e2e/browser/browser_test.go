@@ -108,6 +108,15 @@ func (s shooter) shot(name string) step {
 	})
 }
 
+// clickNav clicks something that loads a page and waits for that page,
+// so that later steps never query the page being left.
+func clickNav(sel chromedp.CSS) step {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.RunResponse(ctx, chromedp.Click(sel))
+		return err
+	})
+}
+
 // dark switches the page to the dark colour scheme (or back).
 func dark(on bool) step {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
@@ -137,7 +146,7 @@ func TestBrowserJourney(t *testing.T) {
 	run(t, ctx, "upload a bad blueprint",
 		chromedp.Navigate(b.url+"/flows/upload"),
 		chromedp.SetValue(tid("upload-text"), bad),
-		chromedp.Click(tid("upload-submit")),
+		clickNav(tid("upload-submit")),
 		chromedp.WaitVisible(tid("upload-problems")),
 		shots.shot("upload-problems"),
 	)
@@ -158,7 +167,7 @@ func TestBrowserJourney(t *testing.T) {
 	run(t, ctx, "upload a good blueprint",
 		chromedp.Navigate(b.url+"/flows/upload"),
 		chromedp.SetValue(tid("upload-text"), pipelineFlow),
-		chromedp.Click(tid("upload-submit")),
+		clickNav(tid("upload-submit")),
 		chromedp.WaitVisible(tid("upload-result")),
 	)
 	if result := value(t, ctx, "read the result", chromedp.Text(tid("upload-version"))); result != "e2e-pipeline v1" {
@@ -169,7 +178,7 @@ func TestBrowserJourney(t *testing.T) {
 	run(t, ctx, "upload a second version",
 		chromedp.Navigate(b.url+"/flows/upload"),
 		chromedp.SetValue(tid("upload-text"), v2),
-		chromedp.Click(tid("upload-submit")),
+		clickNav(tid("upload-submit")),
 		chromedp.WaitVisible(tid("upload-diff")),
 		shots.shot("upload-diff"),
 	)
@@ -184,7 +193,7 @@ func TestBrowserJourney(t *testing.T) {
 		shots.shot("flow"),
 		chromedp.SetValue(css(`#f-dataset`), "s3://bucket/houses.csv"),
 		chromedp.SetValue(css(`#f-rows`), "250"),
-		chromedp.Click(tid("start-submit")),
+		clickNav(tid("start-submit")),
 		chromedp.WaitVisible(tid("run-header")),
 	)
 	runID := value(t, ctx, "read the run id", chromedp.Text(tid("run-id")))
@@ -205,7 +214,7 @@ func TestBrowserJourney(t *testing.T) {
 	)
 	// 4. approve the wait; the run completes
 	run(t, ctx, "approve and watch it complete",
-		chromedp.Click(tid("signal-approve")),
+		clickNav(tid("signal-approve")),
 		chromedp.WaitVisible(css(`[data-testid="run-header"] [data-status="succeeded"]`)),
 		chromedp.WaitVisible(css(`[data-testid="node-publish"][data-status="succeeded"]`)),
 	)
@@ -224,7 +233,7 @@ func TestBrowserJourney(t *testing.T) {
 		chromedp.Navigate(b.url+"/flows/e2e-flaky"),
 		chromedp.Click(css(`details.raw summary`)),
 		chromedp.SetValue(tid("start-raw"), `{"flaky": true, "n": 3}`),
-		chromedp.Click(tid("start-raw-submit")),
+		clickNav(tid("start-raw-submit")),
 		chromedp.WaitVisible(css(`[data-testid="run-header"] [data-status="failed"]`)),
 		chromedp.WaitVisible(css(`[data-testid="node-train"][data-status="failed"]`)),
 		chromedp.WaitVisible(tid("edge-failed")),
@@ -236,7 +245,7 @@ func TestBrowserJourney(t *testing.T) {
 	)
 	runID = value(t, ctx, "read the run id", chromedp.Text(tid("run-id")))
 	run(t, ctx, "retry the failed run",
-		chromedp.Click(tid("action-retry")),
+		clickNav(tid("action-retry")),
 		chromedp.WaitVisible(tid("flash")),
 		chromedp.WaitVisible(css(`[data-testid="run-header"] [data-status="succeeded"]`)),
 	)
@@ -244,10 +253,10 @@ func TestBrowserJourney(t *testing.T) {
 	// 6. rerun from a step, with edited input
 	run(t, ctx, "rerun from train",
 		chromedp.Click(css(`details#step-train summary`)),
-		chromedp.Click(css(`details#step-train [data-testid="rerun-here"]`)),
+		clickNav(css(`details#step-train [data-testid="rerun-here"]`)),
 		chromedp.WaitVisible(tid("rerun-form")),
 		chromedp.SetValue(tid("rerun-input"), `{"flaky": false}`),
-		chromedp.Click(tid("rerun-submit")),
+		clickNav(tid("rerun-submit")),
 		chromedp.WaitVisible(css(`[data-testid="flash"]`)),
 		chromedp.WaitVisible(css(`[data-testid="run-header"] [data-status="succeeded"]`)),
 	)
@@ -273,13 +282,19 @@ func TestBrowserJourney(t *testing.T) {
 		chromedp.Navigate(b.url+"/runs"),
 		chromedp.SetValue(tid("filter-flow"), "e2e-flaky"),
 		chromedp.Click(tid("filter-status-succeeded")),
-		chromedp.Click(tid("filter-submit")),
-		chromedp.WaitVisible(tid("page-next")),
+		clickNav(tid("filter-submit")),
+		chromedp.WaitVisible(css(`[data-testid="runs-table"]`)),
+		chromedp.WaitReady(css(`.pager`)),
 		shots.shot("runs"),
 	)
+	if !value(t, ctx, "look for the next page link", chromedp.Evaluate[bool](`!!document.querySelector('[data-testid="page-next"]')`)) {
+		n := value(t, ctx, "count rows", chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="run-row"]').length`))
+		all, err := b.eng.ListRuns(context.Background(), engine.RunFilter{Flow: "e2e-flaky", Statuses: []engine.RunStatus{engine.RunSucceeded}, Limit: 500})
+		t.Fatalf("runs list: no next-page link with %d rows shown; the engine lists %d succeeded runs (%v)", n, len(all.Runs), err)
+	}
 	url := value(t, ctx, "read the URL", chromedp.Location())
 	rows := value(t, ctx, "read the rows", chromedp.Nodes(chromedp.CSSAll(`[data-testid="run-row"]`)))
-	run(t, ctx, "next page", chromedp.Click(tid("page-next")), chromedp.WaitVisible(tid("page-first")))
+	run(t, ctx, "next page", clickNav(tid("page-next")), chromedp.WaitVisible(tid("page-first")))
 	rows2 := value(t, ctx, "read the rows", chromedp.Nodes(chromedp.CSSAll(`[data-testid="run-row"]`)))
 	if !strings.Contains(url, "flow=e2e-flaky") || !strings.Contains(url, "status=succeeded") {
 		t.Errorf("filters are not in the URL: %s", url)
@@ -310,12 +325,12 @@ func TestBrowserJourney(t *testing.T) {
 	}
 	run(t, ctx, "bulk cancel: confirm",
 		chromedp.Navigate(b.url+"/runs?flow=e2e-pipeline&status=running&status=queued"),
-		chromedp.Click(tid("bulk-cancel")),
+		clickNav(tid("bulk-cancel")),
 		chromedp.WaitVisible(tid("bulk-count")),
 		shots.shot("bulk-confirm"),
 	)
 	count := value(t, ctx, "read the count", chromedp.Text(tid("bulk-count")))
-	run(t, ctx, "bulk cancel: apply", chromedp.Click(tid("bulk-yes")), chromedp.WaitVisible(tid("bulk-done")))
+	run(t, ctx, "bulk cancel: apply", clickNav(tid("bulk-yes")), chromedp.WaitVisible(tid("bulk-done")))
 	done := value(t, ctx, "read the result", chromedp.Text(tid("bulk-done")))
 	if !strings.Contains(count, "Cancel 3") || !strings.Contains(done, "3 runs") {
 		t.Errorf("bulk cancel: asked %q, answered %q; want 3 runs", count, done)

@@ -68,6 +68,9 @@ func TestPagesRenderOverHTTP(t *testing.T) {
 	}
 	for path, status := range map[string]int{"/runs/nope": 404, "/flows/nope": 404, "/blocks/nope": 404, "/no/such/page": 404} {
 		resp, body := get(t, c, b.url+path)
+		if strings.Count(body, "<html") != 1 {
+			t.Errorf("GET %s: the answer holds %d documents, want one error page", path, strings.Count(body, "<html"))
+		}
 		if resp.StatusCode != status || !strings.Contains(body, `data-testid="error-page"`) {
 			t.Errorf("GET %s: got %d (error page: %v), want %d with the error page", path, resp.StatusCode,
 				strings.Contains(body, "error-page"), status)
