@@ -50,6 +50,10 @@ type Result struct {
 }
 
 type env struct {
+	errMu  sync.Mutex
+	errs   int
+	errMsg string
+
 	cfg   Config
 	st    *store.Store
 	eng   *engine.Engine
@@ -79,6 +83,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		return nil, err
 	}
 	defer st.Close()
+	count := st.CountStatements() // before any goroutine uses the store
 	eng := engine.New(engine.Config{DisableCron: true}, st, log)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -100,7 +105,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 
 	e := &env{cfg: cfg, st: st, eng: eng, base: "http://" + ln.Addr().String(),
 		hc:    &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}, Timeout: 2 * time.Minute},
-		count: st.CountStatements()}
+		count: count}
 	if err := e.deploy(ctx); err != nil {
 		return nil, err
 	}
@@ -129,6 +134,9 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 			fmt.Fprintf(cfg.Out, "workload %d  %-28s %12.3f %-10s %s\n", r.Workload, r.Name, r.Value, r.Unit, r.Detail)
 		}
 		out = append(out, rs...)
+	}
+	if e.errs > 0 {
+		return out, fmt.Errorf("%d worker reports failed; the first: %s", e.errs, e.errMsg)
 	}
 	return out, nil
 }
@@ -245,6 +253,8 @@ func (w *worker) run(ctx context.Context) {
 			if err := w.e.call(ctx, "POST", "/api/v1/tasks/"+t.ID+"/complete",
 				map[string]any{"lease": t.Lease, "output": map[string]any{"ok": true}}, nil); err == nil {
 				w.count.Add(1)
+			} else if ctx.Err() == nil {
+				w.e.reportErr(err)
 			}
 		}
 	}
@@ -259,6 +269,16 @@ func startWorkers(ctx context.Context, e *env, n, max int, seen func(task)) (*sy
 		go func(w *worker) { defer wg.Done(); w.run(ctx) }(ws[i])
 	}
 	return &wg, ws
+}
+
+// reportErr records a worker call that failed; Run prints the count.
+func (e *env) reportErr(err error) {
+	e.errMu.Lock()
+	defer e.errMu.Unlock()
+	e.errs++
+	if e.errMsg == "" {
+		e.errMsg = err.Error()
+	}
 }
 
 func (e *env) start(ctx context.Context, flow string, input any) (string, error) {
