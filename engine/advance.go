@@ -76,6 +76,8 @@ type effects struct {
 	Children       []childStart
 	CancelChildren []string
 	Events         []Event
+	Hold           bool // park the run's unclaimed tasks (paused)
+	Release        bool // make them claimable again (resumed)
 }
 
 // validator checks a value against a block's input or output schema.
@@ -95,7 +97,9 @@ func advance(bp *flows.Blueprint, run Run, ch change, now time.Time, v validator
 	if err := d.apply(ch); err != nil {
 		return run, effects{}, err
 	}
-	if d.run.Status == RunRunning {
+	// A claim only moves its step to running; it never unblocks another
+	// (and the shell loads just that step for it).
+	if d.run.Status == RunRunning && ch.Kind != chClaimed {
 		d.drive()
 	}
 	return d.result()
@@ -177,12 +181,14 @@ func (d *decider) apply(ch change) error {
 		}
 		r.Meta.PausedFrom = r.Status
 		d.setRun(RunPaused)
+		d.fx.Hold = true
 		return nil
 	case chResume:
 		if r.Status != RunPaused {
 			return illegal("run "+r.ID, r.Status, ch.Kind)
 		}
 		d.setRun(RunRunning)
+		d.fx.Release = true
 		if r.StartedAt == nil {
 			t := d.now
 			r.StartedAt = &t
@@ -316,6 +322,7 @@ func (d *decider) applyTimer(t Timer) error {
 		if r.Status == RunPaused {
 			// A paused run that times out still ends.
 			d.setRun(RunRunning)
+			d.fx.Release = true
 		}
 		return nil
 	}
@@ -1012,10 +1019,14 @@ func (d *decider) enqueue(st *Step, visible time.Time) {
 	if def == nil {
 		return
 	}
+	state := TaskReady
+	if d.run.Status == RunPaused {
+		state = TaskHeld // a retry while paused waits for resume
+	}
 	d.fx.Tasks = append(d.fx.Tasks, TaskRecord{
 		Task: Task{ID: taskID(d.run.ID, st.Path, st.Seq, st.Attempt), RunID: d.run.ID, Ref: st.Ref, Path: st.Path,
 			Block: def.Name, Version: def.Version, Attempt: st.Attempt, Input: st.Input},
-		StepSeq: st.Seq, Queue: QueueOf(def), State: TaskReady, VisibleAt: visible, LeaseDuration: leaseFor(def),
+		StepSeq: st.Seq, Queue: QueueOf(def), State: state, VisibleAt: visible, LeaseDuration: leaseFor(def),
 		Resources: def.Resources, Concurrency: def.Concurrency, CreatedAt: d.now,
 	})
 }

@@ -77,3 +77,47 @@ func benchWorkers(b *testing.B, sync string) {
 		}
 	}
 }
+
+// BenchmarkMap500 works a 500-item map (concurrency 200) with four workers.
+func BenchmarkMap500(b *testing.B) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(b.TempDir(), "weft.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	eng := engine.New(engine.Config{DisableCron: true}, st, nil)
+	bb := &bundle{t: b, ctx: ctx, store: st, eng: eng}
+	bb.block(blockEcho)
+	name := bb.flow(`{"name": "m", "blocks": [{"ref": "each", "type": "map", "items": "1..500", "concurrency": 200, "do": [{"ref": "work", "block": "echo", "input": {"i": "${item}"}}]}]}`)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := bb.start(name, `{}`)
+		done := make(chan error, 4)
+		for w := 0; w < 4; w++ {
+			go func() {
+				for {
+					ts, err := eng.Poll(ctx, engine.PollParams{WorkerID: "w", Queues: []string{"echo"}, Max: 10})
+					if err != nil || len(ts) == 0 {
+						done <- err
+						return
+					}
+					for _, tk := range ts {
+						if err := eng.Complete(ctx, tk.ID, tk.Lease, []byte(`1`)); err != nil {
+							done <- err
+							return
+						}
+					}
+				}
+			}()
+		}
+		for w := 0; w < 4; w++ {
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		}
+		if got := bb.run(r.ID); got.Status != engine.RunSucceeded {
+			b.Fatalf("run %s", got.Status)
+		}
+	}
+}

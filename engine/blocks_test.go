@@ -390,3 +390,67 @@ func TestFailBlock(t *testing.T) {
 		t.Fatalf("block after fail ran: %s", s.Status)
 	}
 }
+
+func TestNestedMapInLoopPaths(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.block(blockEcho)
+	name := b.flow(`{"name": "n", "blocks": [
+		{"ref": "rounds", "type": "loop", "max_iterations": 2, "while": "true", "do": [
+			{"ref": "each", "type": "map", "items": "['a', 'b']", "do": [
+				{"ref": "w", "block": "echo", "input": {"item": "${item}", "round": "${iteration}"}}]}]}]}`)
+	r := b.start(name, `{}`)
+	var paths []string
+	for round := 0; round < 2; round++ {
+		for _, tk := range b.poll("echo", 10) {
+			paths = append(paths, tk.Path)
+			var in struct {
+				Item  string `json:"item"`
+				Round int    `json:"round"`
+			}
+			_ = json.Unmarshal(tk.Input, &in)
+			if in.Round != round {
+				t.Fatalf("%s: round %d, want %d", tk.Path, in.Round, round)
+			}
+			b.complete(tk, `"`+in.Item+`"`)
+		}
+	}
+	want := []string{"rounds[0].each[0].w", "rounds[0].each[1].w", "rounds[1].each[0].w", "rounds[1].each[1].w"}
+	if len(paths) != len(want) {
+		t.Fatalf("paths: got %v, want %v", paths, want)
+	}
+	for i := range want {
+		if paths[i] != want[i] {
+			t.Fatalf("paths: got %v, want %v", paths, want)
+		}
+	}
+	got := b.run(r.ID)
+	wantStatus(t, got, engine.RunSucceeded)
+	jsonEq(t, "loop output", step(got, "rounds").Output, `["a", "b"]`)
+}
+
+func TestRerunFromForkBranch(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.block(blockEcho)
+	name := b.flow(`{"name": "rf", "blocks": [
+		{"ref": "f", "type": "fork", "branches": [[{"ref": "x", "block": "echo"}], [{"ref": "y", "block": "echo"}]]}]}`)
+	r := b.start(name, `{}`)
+	for _, tk := range b.poll("echo", 2) {
+		b.complete(tk, `"`+tk.Ref+`1"`)
+	}
+	wantStatus(t, b.run(r.ID), engine.RunSucceeded)
+	nr, err := b.eng.Rerun(b.ctx, r.ID, engine.RerunParams{From: "y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStep(t, nr, "x", engine.StepSucceeded)
+	tk := b.one("echo")
+	if tk.Ref != "y" {
+		t.Fatalf("rerun ran %s, want y", tk.Ref)
+	}
+	b.complete(tk, `"y2"`)
+	got := b.run(nr.ID)
+	wantStatus(t, got, engine.RunSucceeded)
+	jsonEq(t, "fork output", step(got, "f").Output, `{"x": "x1", "y": "y2"}`)
+}

@@ -89,8 +89,9 @@
 // count from the claim; an attempt that runs past it is asked to stop and
 // fails retryably; after the last attempt the step is timed_out.
 //
-// Pause stops new blocks from starting; tasks already queued or running may
-// finish and failures are still retried.
+// Pause stops new blocks from starting and parks the run's unclaimed tasks
+// (state held) until Resume; tasks already claimed may finish, and a retry
+// decided while paused is parked too.
 //
 // # Loops
 //

@@ -68,6 +68,7 @@ type Engine struct {
 	log   *slog.Logger
 	v     validator
 	hub   *hub
+	cache *stepCache
 	kick  chan struct{}
 	start time.Time
 
@@ -84,7 +85,7 @@ func New(cfg Config, store Store, logger *slog.Logger) *Engine {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{cfg: cfg, store: store, log: logger, v: schemaValidator{}, hub: newHub(),
+	return &Engine{cfg: cfg, store: store, log: logger, v: schemaValidator{}, hub: newHub(), cache: newStepCache(),
 		kick: make(chan struct{}, 1), start: cfg.NowFunc().UTC(), touched: map[string]time.Time{}}
 }
 

@@ -56,6 +56,15 @@ func TestPauseResume(t *testing.T) {
 	b.block(blockEcho)
 	name := b.flow(`{"name": "p", "blocks": [{"ref": "a", "block": "echo"}, {"ref": "b", "block": "echo"}]}`)
 	r := b.start(name, `{}`)
+	if err := b.eng.Pause(b.ctx, r.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if ts := b.poll("echo", 1); len(ts) != 0 {
+		t.Fatalf("a paused run's queued task was handed out")
+	}
+	if err := b.eng.Resume(b.ctx, r.ID, ""); err != nil {
+		t.Fatal(err)
+	}
 	ta := b.one("echo")
 	if err := b.eng.Pause(b.ctx, r.ID, ""); err != nil {
 		t.Fatal(err)
@@ -317,4 +326,26 @@ func TestRetryFailedMapIteration(t *testing.T) {
 	got := b.run(r.ID)
 	wantStatus(t, got, engine.RunSucceeded)
 	jsonEq(t, "map output", step(got, "each").Output, `["a", "b"]`)
+}
+
+func TestRetryDecidedWhilePausedWaitsForResume(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.block(`{"name": "flaky", "dispatch": {"kind": "worker"}, "retry": {"max_attempts": 2, "initial_interval": "1s"}}`)
+	name := b.flow(`{"name": "p", "blocks": [{"ref": "f", "block": "flaky"}]}`)
+	r := b.start(name, `{}`)
+	tk := b.one("flaky")
+	if err := b.eng.Pause(b.ctx, r.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	b.fail(tk, "transient", true)
+	b.advance(time.Minute)
+	if ts := b.poll("flaky", 1); len(ts) != 0 {
+		t.Fatalf("retry of a paused run handed out")
+	}
+	if err := b.eng.Resume(b.ctx, r.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	b.complete(b.one("flaky"), `{}`)
+	wantStatus(t, b.run(r.ID), engine.RunSucceeded)
 }

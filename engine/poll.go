@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -82,6 +83,13 @@ func (e *Engine) claim(ctx context.Context, p PollParams) ([]Task, error) {
 		if err != nil {
 			return err
 		}
+		// One lock order across claimers: by run, then path.
+		sort.SliceStable(recs, func(i, j int) bool {
+			if recs[i].RunID != recs[j].RunID {
+				return recs[i].RunID < recs[j].RunID
+			}
+			return recs[i].StepSeq < recs[j].StepSeq
+		})
 		for _, t := range recs {
 			err := e.applyTx(ctx, tx, t.RunID, change{Kind: chClaimed, Actor: worker(p.WorkerID), Path: t.Path, Attempt: t.Attempt, WorkerID: p.WorkerID}, n)
 			if errors.Is(err, ErrInvalidState) || errors.Is(err, errStale) || errors.Is(err, ErrNotFound) {

@@ -14,13 +14,17 @@ type txNotes struct {
 	queues map[string]bool
 	runs   map[string]bool
 	kick   bool
+	all    bool      // wake every poller
+	cache  []cacheOp // run states to remember, in order
 }
 
 func newNotes() *txNotes { return &txNotes{queues: map[string]bool{}, runs: map[string]bool{}} }
 
 // announce wakes in-process waiters after a commit.
 func (e *Engine) announce(n *txNotes) {
-	if len(n.queues) > 0 {
+	if n.all {
+		e.hub.wakeQueues(nil)
+	} else if len(n.queues) > 0 {
 		qs := make([]string, 0, len(n.queues))
 		for q := range n.queues {
 			qs = append(qs, q)
@@ -37,6 +41,7 @@ func (e *Engine) announce(n *txNotes) {
 	if n.kick {
 		e.kickTimers()
 	}
+	e.cache.apply(n.cache)
 }
 
 // ErrTxConflict marks a transaction that lost a race with another writer
@@ -98,9 +103,30 @@ func (e *Engine) applyTx(ctx context.Context, tx Store, runID string, ch change,
 }
 
 func (e *Engine) applyOne(ctx context.Context, tx Store, j job, n *txNotes) ([]job, error) {
-	run, err := tx.LoadRun(ctx, j.runID, true)
+	// A claim touches one step and unblocks nothing: load just that step
+	// (a map with thousands of iterations claims cheaply).
+	claim := j.ch.Kind == chClaimed
+	run, err := tx.LoadRun(ctx, j.runID, false)
 	if err != nil {
 		return nil, err
+	}
+	if !claim {
+		// The steps as this engine last committed them, when the run has
+		// not moved since (rev); else from the database.
+		if steps, ok := e.cache.get(run.ID, run.Rev); ok {
+			run.Steps = steps
+		} else if run.Steps, err = tx.LoadSteps(ctx, run.ID); err != nil {
+			return nil, err
+		}
+	} else {
+		st, err := tx.LoadStep(ctx, j.runID, j.ch.Path)
+		if errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("run %s has no step %q: %w", run.ID, j.ch.Path, errStale)
+		}
+		if err != nil {
+			return nil, err
+		}
+		run.Steps = []Step{st}
 	}
 	bp, err := tx.GetFlow(ctx, run.Flow, run.Version)
 	if err != nil {
@@ -141,6 +167,17 @@ func (e *Engine) applyOne(ctx context.Context, tx Store, j job, n *txNotes) ([]j
 			return nil, err
 		}
 	}
+	if fx.Hold || fx.Release {
+		if err := tx.HoldTasks(ctx, run.ID, fx.Hold, now); err != nil {
+			return nil, err
+		}
+	}
+	if fx.Release {
+		n.all = true
+		if err := tx.Notify(ctx, ""); err != nil {
+			return nil, err
+		}
+	}
 	if err := tx.AddTasks(ctx, fx.Tasks); err != nil {
 		return nil, err
 	}
@@ -151,6 +188,9 @@ func (e *Engine) applyOne(ctx context.Context, tx Store, j job, n *txNotes) ([]j
 		return nil, err
 	}
 	for _, t := range fx.Tasks {
+		if t.State == TaskHeld {
+			continue
+		}
 		if t.VisibleAt.After(now) {
 			n.kick = true
 			continue
@@ -174,6 +214,16 @@ func (e *Engine) applyOne(ctx context.Context, tx Store, j job, n *txNotes) ([]j
 		}
 	}
 	e.logTransition(run, next, fx)
+	switch {
+	case next.Status.Finished():
+		n.cache = append(n.cache, cacheOp{runID: run.ID})
+	case claim:
+		for _, st := range fx.Changed {
+			n.cache = append(n.cache, cacheOp{runID: run.ID, fromRev: run.Rev, rev: run.Rev + 1, patch: &st})
+		}
+	default:
+		n.cache = append(n.cache, cacheOp{runID: run.ID, rev: run.Rev + 1, steps: next.Steps})
+	}
 
 	var more []job
 	for _, c := range fx.Children {

@@ -26,7 +26,13 @@ type Store interface {
 	// RunByIdempotencyKey finds a run by its key (ErrNotFound when none).
 	RunByIdempotencyKey(ctx context.Context, key string) (Run, error)
 	// LoadRun reads a run, with its steps when withSteps (sorted by Seq).
+	// Inside a transaction on PostgreSQL it locks the run's row, so writers
+	// of one run queue up instead of racing.
 	LoadRun(ctx context.Context, id string, withSteps bool) (Run, error)
+	// LoadSteps reads a run's steps, sorted by Seq.
+	LoadSteps(ctx context.Context, runID string) ([]Step, error)
+	// LoadStep reads one step of a run (ErrNotFound when none).
+	LoadStep(ctx context.Context, runID, path string) (Step, error)
 	// SaveRun writes the run's columns when its rev is still readRev and
 	// bumps rev; ErrConflict otherwise.
 	SaveRun(ctx context.Context, r Run, readRev int64) error
@@ -57,6 +63,9 @@ type Store interface {
 	// AbandonTasks deletes the ready tasks of the run's paths (all paths
 	// when nil) and marks leased ones cancel_requested.
 	AbandonTasks(ctx context.Context, runID string, paths []string) error
+	// HoldTasks parks the run's ready tasks (hold) so no worker claims them
+	// while it is paused, or makes its held tasks ready again (visible now).
+	HoldTasks(ctx context.Context, runID string, hold bool, now time.Time) error
 	// ExpiredLeases returns leased tasks whose lease ended at or before now.
 	ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]TaskRecord, error)
 	// NextWake is the earliest of: a leased task's expiry, a delayed ready
@@ -100,6 +109,7 @@ type ClaimParams struct {
 const (
 	TaskReady  = "ready"
 	TaskLeased = "leased"
+	TaskHeld   = "held" // its run is paused
 )
 
 // TaskRecord is a task as stored.

@@ -152,3 +152,29 @@ func TestRunLoopFiresTimers(t *testing.T) {
 		t.Fatal("Run did not stop after ctx ended")
 	}
 }
+
+// Two engines on one store (replicas): neither may act on a stale view of
+// a run the other moved.
+func TestTwoEnginesShareOneRun(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	other := engine.New(engine.Config{NowFunc: b.clock.Now, DisableCron: true}, b.store, nil)
+	b.block(blockEcho)
+	name := b.flow(`{"name": "two", "blocks": [
+		{"ref": "f", "type": "fork", "branches": [[{"ref": "x", "block": "echo"}], [{"ref": "y", "block": "echo"}]]},
+		{"ref": "z", "type": "lambda", "expr": "f.output.x + f.output.y"}]}`)
+	r := b.start(name, `{}`)
+	ts := b.poll("echo", 2)
+	if len(ts) != 2 {
+		t.Fatalf("got %d tasks", len(ts))
+	}
+	// The other engine folds in one report; this one (which moved the run
+	// last) folds in the other and must see the first.
+	if err := other.Complete(b.ctx, ts[0].ID, ts[0].Lease, []byte(`1`)); err != nil {
+		t.Fatal(err)
+	}
+	b.complete(ts[1], `2`)
+	got := b.run(r.ID)
+	wantStatus(t, got, engine.RunSucceeded)
+	jsonEq(t, "z", step(got, "z").Output, `3`)
+}

@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/weftlabs/weft/engine"
+	"github.com/weftlabs/weft/migrations"
 )
 
 type runRow struct {
@@ -199,7 +201,11 @@ func (s *Store) RunByIdempotencyKey(ctx context.Context, key string) (engine.Run
 // LoadRun reads a run, with its steps in creation order when withSteps.
 func (s *Store) LoadRun(ctx context.Context, id string, withSteps bool) (engine.Run, error) {
 	var row runRow
-	if err := s.q(ctx).Table("runs").Where("id = ?", id).Take(&row).Error; err != nil {
+	q := s.q(ctx).Table("runs").Where("id = ?", id)
+	if s.inTx && s.dialect == migrations.Postgres {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	if err := q.Take(&row).Error; err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return engine.Run{}, fmt.Errorf("run %s: %w", id, engine.ErrNotFound)
 		}
@@ -207,16 +213,55 @@ func (s *Store) LoadRun(ctx context.Context, id string, withSteps bool) (engine.
 	}
 	r := row.run()
 	if withSteps {
-		var rows []stepRow
-		if err := s.q(ctx).Table("steps").Where("run_id = ?", id).Order("seq, path").Find(&rows).Error; err != nil {
+		steps, err := s.loadSteps(ctx, id)
+		if err != nil {
 			return engine.Run{}, fmt.Errorf("load steps of %s: %w", id, err)
 		}
-		r.Steps = make([]engine.Step, len(rows))
-		for i, w := range rows {
-			r.Steps[i] = w.step()
-		}
+		r.Steps = steps
 	}
 	return r, nil
+}
+
+// LoadSteps reads a run's steps in creation order.
+func (s *Store) LoadSteps(ctx context.Context, runID string) ([]engine.Step, error) {
+	steps, err := s.loadSteps(ctx, runID)
+	if err != nil {
+		return nil, fmt.Errorf("load steps of %s: %w", runID, err)
+	}
+	return steps, nil
+}
+
+// loadSteps scans a run's steps without reflection: a run with a large map
+// has thousands, read on every transition.
+func (s *Store) loadSteps(ctx context.Context, runID string) ([]engine.Step, error) {
+	rows, err := s.q(ctx).Raw(`SELECT path, ref, type, block, status, input, output, error, attempt, attempts, control, child_run_id, seq, created_at, started_at, finished_at
+FROM steps WHERE run_id = ? ORDER BY seq, path`, runID).Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []engine.Step
+	for rows.Next() {
+		var w stepRow
+		if err := rows.Scan(&w.Path, &w.Ref, &w.Type, &w.Block, &w.Status, &w.Input, &w.Output, &w.Error, &w.Attempt, &w.Attempts,
+			&w.Control, &w.ChildRunID, &w.Seq, &w.CreatedAt, &w.StartedAt, &w.FinishedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, w.step())
+	}
+	return out, rows.Err()
+}
+
+// LoadStep reads one step.
+func (s *Store) LoadStep(ctx context.Context, runID, path string) (engine.Step, error) {
+	var w stepRow
+	if err := s.q(ctx).Table("steps").Where("run_id = ? AND path = ?", runID, path).Take(&w).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return engine.Step{}, fmt.Errorf("step %s of run %s: %w", path, runID, engine.ErrNotFound)
+		}
+		return engine.Step{}, fmt.Errorf("load step %s of %s: %w", path, runID, err)
+	}
+	return w.step(), nil
 }
 
 // SaveRun writes the run when its rev is still readRev.

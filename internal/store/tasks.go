@@ -206,7 +206,7 @@ func (s *Store) ExtendLease(ctx context.Context, id, lease string, until time.Ti
 
 // AbandonTasks drops the run's ready tasks and asks leased ones to stop.
 func (s *Store) AbandonTasks(ctx context.Context, runID string, paths []string) error {
-	del := s.q(ctx).Where("run_id = ? AND state = 'ready'", runID)
+	del := s.q(ctx).Where("run_id = ? AND state IN ('ready', 'held')", runID)
 	upd := s.q(ctx).Table("tasks").Where("run_id = ? AND state = 'leased'", runID)
 	if paths != nil {
 		if len(paths) == 0 {
@@ -220,6 +220,20 @@ func (s *Store) AbandonTasks(ctx context.Context, runID string, paths []string) 
 	}
 	if err := upd.Update("cancel_requested", 1).Error; err != nil {
 		return fmt.Errorf("abandon tasks of %s: %w", runID, err)
+	}
+	return nil
+}
+
+// HoldTasks parks or releases the run's unclaimed tasks.
+func (s *Store) HoldTasks(ctx context.Context, runID string, hold bool, now time.Time) error {
+	var err error
+	if hold {
+		err = s.q(ctx).Exec("UPDATE tasks SET state = 'held' WHERE run_id = ? AND state = 'ready'", runID).Error
+	} else {
+		err = s.q(ctx).Exec("UPDATE tasks SET state = 'ready', visible_at = CASE WHEN visible_at < ? THEN ? ELSE visible_at END WHERE run_id = ? AND state = 'held'", us(now), us(now), runID).Error
+	}
+	if err != nil {
+		return fmt.Errorf("hold tasks of %s: %w", runID, err)
 	}
 	return nil
 }

@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		"Resources":            testResources,
 		"ConcurrentClaimsOnce": testConcurrentClaimsOnce,
 		"AbandonTasks":         testAbandonTasks,
+		"HoldTasks":            testHoldTasks,
 		"TimersAndNextWake":    testTimersAndNextWake,
 		"EventsAndPurge":       testEventsAndPurge,
 		"CronFireOnce":         testCronFireOnce,
@@ -308,7 +309,10 @@ func testResources(t *testing.T, s engine.Store) {
 	ctx := context.Background()
 	mkRun(t, s, "r1", t0)
 	_ = s.AddTasks(ctx, []engine.TaskRecord{
-		mkTask("r1", "gpu", "q", func(tk *engine.TaskRecord) { tk.Resources = map[string]float64{"gpu": 1, "memory_gb": 16}; tk.Path = "g" }),
+		mkTask("r1", "gpu", "q", func(tk *engine.TaskRecord) {
+			tk.Resources = map[string]float64{"gpu": 1, "memory_gb": 16}
+			tk.Path = "g"
+		}),
 	})
 	if got := claim(t, s, "q", 5, t0, nil); len(got) != 0 {
 		t.Fatalf("no offer: got %d", len(got))
@@ -489,5 +493,31 @@ func testTxRollback(t *testing.T, s engine.Store) {
 	}
 	if _, err := s.LoadRun(ctx, "r1", false); !errors.Is(err, engine.ErrNotFound) {
 		t.Fatalf("rolled-back run exists: %v", err)
+	}
+}
+
+func testHoldTasks(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	mkRun(t, s, "r1", t0)
+	_ = s.AddTasks(ctx, []engine.TaskRecord{mkTask("r1", "t1", "q")})
+	if err := s.HoldTasks(ctx, "r1", true, t0); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t, s, "q", 5, t0, nil); len(got) != 0 {
+		t.Fatalf("held task claimed")
+	}
+	if err := s.HoldTasks(ctx, "r1", false, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	got := claim(t, s, "q", 5, t0.Add(time.Minute), nil)
+	if len(got) != 1 {
+		t.Fatalf("released task: got %d", len(got))
+	}
+	_ = s.AddTasks(ctx, []engine.TaskRecord{mkTask("r1", "t2", "q", func(tk *engine.TaskRecord) { tk.State = engine.TaskHeld; tk.Path = "b" })})
+	if err := s.AbandonTasks(ctx, "r1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetTask(ctx, "t2"); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("abandoned held task kept: %v", err)
 	}
 }
