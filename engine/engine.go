@@ -74,7 +74,7 @@ type Engine struct {
 
 	mu       sync.Mutex
 	touched  map[string]time.Time // worker id -> last recorded poll
-	nextWake time.Time            // the timer loop's next due time
+	lastTick time.Time            // the previous Tick's now
 }
 
 // New returns an engine on store. Call Run to start its loops (timers,

@@ -61,9 +61,18 @@ func ignorable(err error) bool {
 // The timer loop calls it; tests call it after moving a fake clock.
 func (e *Engine) Tick(ctx context.Context) (time.Time, bool, error) {
 	now := e.now()
+	e.mu.Lock()
+	prev := e.lastTick
+	if prev.IsZero() || prev.After(now) {
+		prev = e.start
+	}
+	e.mu.Unlock()
 	// Cheap read first: most wake-ups find nothing due and need no write
-	// transaction.
-	first, some, err := e.store.NextWake(ctx, now)
+	// transaction. Delayed tasks are counted from the previous Tick, not
+	// from now: a back-off that ended between two Ticks (a retry committed
+	// after the last Tick, whose visible_at passed before this one) must
+	// still wake the pollers parked on its queue.
+	first, some, err := e.store.NextWake(ctx, prev)
 	if err != nil {
 		return time.Time{}, false, err
 	}
@@ -71,13 +80,8 @@ func (e *Engine) Tick(ctx context.Context) (time.Time, bool, error) {
 		if err := e.fireDue(ctx, now); err != nil {
 			return time.Time{}, false, err
 		}
-	}
-	// When the last known due time has passed, tasks whose back-off ended
-	// may be visible now: let pollers look.
-	e.mu.Lock()
-	due := !e.nextWake.IsZero() && !e.nextWake.After(now)
-	e.mu.Unlock()
-	if due {
+		// Something became due since the previous Tick: possibly a task
+		// whose back-off ended; let pollers look.
 		e.hub.wakeQueues(nil)
 	}
 	next, ok, err := e.store.NextWake(ctx, now)
@@ -85,10 +89,7 @@ func (e *Engine) Tick(ctx context.Context) (time.Time, bool, error) {
 		return time.Time{}, false, err
 	}
 	e.mu.Lock()
-	e.nextWake = time.Time{}
-	if ok {
-		e.nextWake = next
-	}
+	e.lastTick = now
 	e.mu.Unlock()
 	return next, ok, nil
 }

@@ -118,6 +118,7 @@ type apiRun struct {
 	FinishedAt *time.Time `json:"finished_at"`
 	Steps      []struct {
 		Path   string `json:"path"`
+		Type   string `json:"type"`
 		Status string `json:"status"`
 		Error  *struct {
 			Message string `json:"message"`

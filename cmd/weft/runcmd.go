@@ -71,6 +71,10 @@ func follow(ctx context.Context, c *client, r apiRun, stdout, stderr io.Writer) 
 				line += ": " + st.Error.Message
 			}
 			fmt.Fprintln(stderr, line)
+			if st.Status == "waiting" && st.Type == "wait" {
+				fmt.Fprintf(stderr, "  %-24s approve or reject it at %s/runs/%s (or POST a signal to /api/v1/runs/%s/signals/NAME)\n",
+					"", c.base, r.ID, r.ID)
+			}
 		}
 	}
 	show(r)
@@ -87,7 +91,7 @@ func follow(ctx context.Context, c *client, r apiRun, stdout, stderr io.Writer) 
 			}
 			fmt.Fprintf(stderr, "  (connection lost: %s; retrying)\n", err)
 			if !pause(ctx, 2*time.Second) {
-				return ctx.Err()
+				return fmt.Errorf("stopped following run %s (it goes on)", r.ID)
 			}
 			continue
 		}
@@ -100,7 +104,7 @@ func follow(ctx context.Context, c *client, r apiRun, stdout, stderr io.Writer) 
 		if !finished(r.Status) && (r.Status == "paused" || waitingStep(r)) {
 			// The server answers at once while a run waits for a person.
 			if !pause(ctx, time.Second) {
-				return ctx.Err()
+				return fmt.Errorf("stopped following run %s (it goes on)", r.ID)
 			}
 		}
 	}
