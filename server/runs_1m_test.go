@@ -315,6 +315,40 @@ func TestRunsListSeeded(t *testing.T) {
 			}
 		}
 
+		// Two statuses (API: comma-separated; page: repeated checkboxes)
+		// and the page's time preset.
+		two := func(i int) bool {
+			st := store.SeedStatus(i)
+			return listFlows[i%len(listFlows)] == flow && (st == "paused" || st == "timed_out")
+		}
+		want = newestFirst(n, two)
+		walked, cursor = nil, ""
+		for {
+			path := "/api/v1/runs?limit=20&flow=" + flow + "&status=paused,timed_out&cursor=" + url.QueryEscape(cursor)
+			p := lt.api(t, path)
+			walked = append(walked, seqs(t, p.Runs)...)
+			if p.NextCursor == "" || len(walked) > len(want) {
+				break
+			}
+			cursor = p.NextCursor
+		}
+		if len(want) < 40 || !equalInts(walked, want) {
+			t.Fatalf("paused,timed_out walk gave %d runs, want %d", len(walked), len(want))
+		}
+		tIDs, tSt, _ := lt.html(t, "/runs?flow="+flow+"&status=paused&status=timed_out&time=7d")
+		// Run i is i/2 steps of 30d/(n/2) old: the last 7 days hold the
+		// first ~n*7/30 (give or take the pair at the edge).
+		inner := len(newestFirst(n, func(i int) bool { return two(i) && i < n*7/30-2 }))
+		outer := len(newestFirst(n, func(i int) bool { return two(i) && i < n*7/30+2 }))
+		if len(tIDs) < min(50, inner) || len(tIDs) > min(50, outer) || inner == 0 {
+			t.Fatalf("/runs last 7 days paused+timed_out shows %d rows, want %d..%d", len(tIDs), min(50, inner), min(50, outer))
+		}
+		for i := range tIDs {
+			if tSt[i] != "paused" && tSt[i] != "timed_out" {
+				t.Fatalf("/runs paused+timed_out row %d is %s", i, tSt[i])
+			}
+		}
+
 		// Search by idempotency key and by id.
 		key := fmt.Sprintf("seed-key-%d", 12340)
 		p := lt.api(t, "/api/v1/runs?q="+key)
@@ -369,6 +403,9 @@ func benchRunsList(b *testing.B, lt *listTarget) {
 		{"html_flow_failed", "/runs?flow=" + flow + "&status=failed"},
 		{"api_flow_failed", "/api/v1/runs?flow=" + flow + "&status=failed"},
 		{"api_status_paused", "/api/v1/runs?status=paused"},
+		{"html_flow_paused_timed_out", "/runs?flow=" + flow + "&status=paused&status=timed_out"},
+		{"api_flow_paused_timed_out", "/api/v1/runs?flow=" + flow + "&status=paused,timed_out"},
+		{"html_flow_failed_7d", "/runs?flow=" + flow + "&status=failed&time=7d"},
 		{"html_page20", "/runs?cursor=" + c},
 		{"api_page20", "/api/v1/runs?cursor=" + c},
 		{"html_key", "/runs?q=" + key},
@@ -417,6 +454,8 @@ func explainRunsList(b *testing.B, dsn, flow, cursor, key string) {
 		{"first", `SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT 51`, nil},
 		{"flow_failed", `SELECT * FROM runs WHERE flow = $1 AND status = $2 ORDER BY created_at DESC, id DESC LIMIT 51`, []any{flow, "failed"}},
 		{"status_paused", `SELECT * FROM runs WHERE status = $1 ORDER BY created_at DESC, id DESC LIMIT 51`, []any{"paused"}},
+		{"flow_paused_timed_out", `SELECT * FROM runs WHERE flow = $1 AND status IN ($2, $3) ORDER BY created_at DESC, id DESC LIMIT 51`, []any{flow, "paused", "timed_out"}},
+		{"flow_failed_7d", `SELECT * FROM runs WHERE flow = $1 AND status = $2 AND created_at >= $3 ORDER BY created_at DESC, id DESC LIMIT 51`, []any{flow, "failed", time.Now().Add(-7 * 24 * time.Hour).UnixMicro()}},
 		{"page20", `SELECT * FROM runs WHERE (created_at, id) < ($1, $2) ORDER BY created_at DESC, id DESC LIMIT 51`, []any{ts, id}},
 		{"key", `SELECT * FROM runs WHERE (id = $1 OR idempotency_key = $2) ORDER BY created_at DESC, id DESC LIMIT 51`, []any{key, key}},
 	}
