@@ -89,7 +89,27 @@ type validator interface {
 // advance applies ch to run (with its steps) under bp at now. It never
 // touches the database: the new run and what to write come back as data.
 func advance(bp *flows.Blueprint, run Run, ch change, now time.Time, v validator) (Run, effects, error) {
+	return advanceIn(bp, run, ch, now, v, "", nil)
+}
+
+// errNeedAll: a decision taken on part of a run's steps (advanceIn with a
+// scope) needs all of them; the caller loads them and decides again.
+var errNeedAll = errors.New("decision needs every step of the run")
+
+// itemsFunc returns the decoded items of a map step (a memo of
+// json.Unmarshal of st.Control.Items; the result is read only).
+type itemsFunc func(runID string, st *Step) []any
+
+// advanceIn is advance on part of the run. With scope "" run carries all
+// its steps. With scope "each[7]." (the outermost iteration of ch's step)
+// run carries only the steps outside any iteration and those of that
+// iteration: a report inside a large map then costs what one iteration
+// costs. When that is not enough to decide (the map finishes, a failure
+// cancels siblings, an expression looks outside the scope) it returns
+// errNeedAll and nothing else. items may be nil.
+func advanceIn(bp *flows.Blueprint, run Run, ch change, now time.Time, v validator, scope string, items itemsFunc) (Run, effects, error) {
 	d := newDecider(bp, run, now, v)
+	d.partial, d.items = scope, items
 	d.actor, d.target = ch.Actor, ch.Path
 	if d.actor == "" {
 		d.actor = "engine"
@@ -101,6 +121,9 @@ func advance(bp *flows.Blueprint, run Run, ch change, now time.Time, v validator
 	// (and the shell loads just that step for it).
 	if d.run.Status == RunRunning && ch.Kind != chClaimed {
 		d.drive()
+	}
+	if d.needAll {
+		return run, effects{}, errNeedAll
 	}
 	return d.result()
 }
@@ -120,6 +143,12 @@ type decider struct {
 	runFrom  RunStatus
 	mutation int
 	runNote  json.RawMessage
+
+	partial  string         // the iteration scope loaded ("": all steps)
+	needAll  bool           // partial state is not enough to decide
+	items    itemsFunc      // map items memo (nil: decode each time)
+	mapSeen  map[int]result // partial map: iterations visited, last result
+	mapsCopy bool           // run.Meta.Maps is this decider's own copy
 }
 
 func newDecider(bp *flows.Blueprint, run Run, now time.Time, v validator) *decider {
@@ -562,13 +591,64 @@ func (d *decider) finishStep(st *Step, s StepStatus, e *ErrorInfo) {
 			a.StartedAt = &t
 		}
 	}
-	if st.Type == flows.TypeWait || st.Type == flows.TypeTask || st.Type == typeCompensate {
+	// A task has a timer only under a step timeout (set when claimed).
+	if st.Type == flows.TypeWait || st.Type == typeCompensate || (st.Type == flows.TypeTask && d.stepTimeout(st) > 0) {
 		d.fx.DropTimers = append(d.fx.DropTimers, st.Path)
 	}
+	if st.Type == flows.TypeMap {
+		d.setMapCount(st.Path, nil)
+	}
+}
+
+// wantAll notes that a partial decision needs the whole run.
+func (d *decider) wantAll() {
+	if d.partial != "" {
+		d.needAll = true
+	}
+}
+
+// setMapCount records (nil: forgets) a running map's counters in the
+// run's meta, copying the shared map first.
+func (d *decider) setMapCount(path string, c *MapCount) {
+	m := d.run.Meta
+	if c == nil && m.Maps[path] == (MapCount{}) {
+		if _, ok := m.Maps[path]; !ok {
+			return
+		}
+	}
+	if cur, ok := m.Maps[path]; ok && c != nil && cur == *c {
+		return
+	}
+	if !d.mapsCopy {
+		cp := make(map[string]MapCount, len(m.Maps)+1)
+		for k, v := range m.Maps {
+			cp[k] = v
+		}
+		m.Maps = cp
+		d.mapsCopy = true
+	}
+	if c == nil {
+		delete(m.Maps, path)
+		if len(m.Maps) == 0 {
+			m.Maps, d.mapsCopy = nil, false
+		}
+		return
+	}
+	m.Maps[path] = *c
+}
+
+func (d *decider) mapItems(st *Step) []any {
+	if d.items != nil {
+		return d.items(d.run.ID, st)
+	}
+	var items []any
+	_ = json.Unmarshal(st.Control.Items, &items)
+	return items
 }
 
 // cancelAll stops every unfinished step.
 func (d *decider) cancelAll() {
+	d.wantAll()
 	for _, st := range d.steps {
 		d.cancelStep(st)
 	}
@@ -593,6 +673,7 @@ func (d *decider) cancelStep(st *Step) {
 
 // cancelUnder stops the unfinished steps below the control step st.
 func (d *decider) cancelUnder(n *flows.Node, st *Step) {
+	d.wantAll()
 	prefix := strings.TrimSuffix(st.Path, st.Ref)
 	for _, s := range d.steps {
 		if s == st || s.Status.Finished() || !strings.HasPrefix(s.Path, prefix) {
@@ -615,6 +696,7 @@ func isAncestor(a, n *flows.Node) bool {
 }
 
 func (d *decider) waitingFor(signal string) *Step {
+	d.wantAll()
 	var best *Step
 	for _, st := range d.steps {
 		if st.Type != flows.TypeWait || st.Status != StepWaiting {
@@ -656,7 +738,7 @@ func (d *decider) drive() {
 	for pass := 0; pass < 1000; pass++ {
 		before := d.mutation
 		d.drivePass()
-		if d.run.Status != RunRunning || d.mutation == before {
+		if d.needAll || d.run.Status != RunRunning || d.mutation == before {
 			return
 		}
 	}
@@ -725,6 +807,7 @@ func (d *decider) finishSuccess(last json.RawMessage, root *scope) {
 // compensate runs compensations in reverse completion order, one at a
 // time; true when all are finished.
 func (d *decider) compensate() bool {
+	d.wantAll()
 	done := d.run.Meta.Done
 	for i := len(done) - 1; i >= 0; i-- {
 		orig := d.steps[done[i]]
@@ -1226,18 +1309,33 @@ func (d *decider) driveFork(n *flows.Node, st *Step, sc *scope) {
 }
 
 func (d *decider) driveMap(n *flows.Node, st *Step, sc *scope) {
-	var items []any
-	_ = json.Unmarshal(st.Control.Items, &items)
+	if d.partial != "" && sc.prefix == "" {
+		if strings.HasPrefix(d.partial, n.Ref+"[") {
+			d.driveMapPartial(n, st, sc)
+		} else {
+			d.needAll = true // another running map: its iterations are not loaded
+		}
+		return
+	}
+	items := d.mapItems(st)
 	outs := make([]json.RawMessage, len(items))
 	active, done := 0, 0
+	// Started iterations normally form a prefix of the items (they start
+	// in order); the counters let a later report decide on its own
+	// iteration only (driveMapPartial).
+	started, prefix := 0, true
 	for i := range items {
 		isc := sc.child(n.Ref, i)
 		isc.item, isc.index, isc.hasItem = items[i], i, true
-		started := len(n.Do) > 0 && d.steps[isc.prefix+n.Do[0].Ref] != nil
-		if !started && n.Concurrency > 0 && active >= n.Concurrency {
+		wasStarted := len(n.Do) == 0 || d.steps[isc.prefix+n.Do[0].Ref] != nil
+		if !wasStarted && n.Concurrency > 0 && active >= n.Concurrency {
 			continue
 		}
 		res, out, e := d.seq(n.Do, isc)
+		if started != i {
+			prefix = false
+		}
+		started++
 		switch res {
 		case resDone:
 			done++
@@ -1259,10 +1357,86 @@ func (d *decider) driveMap(n *flows.Node, st *Step, sc *scope) {
 			o = json.RawMessage("[]")
 		}
 		d.succeed(st, o)
+		return
 	}
+	c := MapCount{Started: started, Done: done}
+	if !prefix {
+		c.Started = -1
+	}
+	d.setMapCount(st.Path, &c)
+}
+
+// driveMapPartial drives a map from its counters and the one iteration
+// loaded (d.partial): the reported iteration may finish, and items not
+// yet started start while the concurrency allows.
+func (d *decider) driveMapPartial(n *flows.Node, st *Step, sc *scope) {
+	c, ok := d.run.Meta.Maps[st.Path]
+	rest := strings.TrimPrefix(d.partial, n.Ref+"[")
+	close := strings.IndexByte(rest, ']')
+	if !ok || c.Started < 0 || close < 0 {
+		d.needAll = true
+		return
+	}
+	target, err := strconv.Atoi(rest[:close])
+	if err != nil || target >= c.Started {
+		d.needAll = true
+		return
+	}
+	if d.mapSeen == nil {
+		// The reported step was unfinished before this change, so its
+		// iteration was not done yet.
+		if from, ok := d.orig[d.target]; !ok || from.Finished() || !strings.HasPrefix(d.target, d.partial) {
+			d.needAll = true
+			return
+		}
+		d.mapSeen = map[int]result{target: resRunning}
+	}
+	items := d.mapItems(st)
+	visit := func(k int) bool {
+		isc := sc.child(n.Ref, k)
+		isc.item, isc.index, isc.hasItem = items[k], k, true
+		res, _, _ := d.seq(n.Do, isc)
+		if d.needAll || res == resFailed {
+			d.needAll = true
+			return false
+		}
+		if res == resDone && d.mapSeen[k] != resDone {
+			c.Done++
+		}
+		d.mapSeen[k] = res
+		return true
+	}
+	ks := make([]int, 0, len(d.mapSeen))
+	for k := range d.mapSeen {
+		ks = append(ks, k)
+	}
+	sort.Ints(ks)
+	for _, k := range ks {
+		if k >= len(items) || !visit(k) {
+			d.needAll = true
+			return
+		}
+	}
+	for c.Started < len(items) && (n.Concurrency <= 0 || c.Started-c.Done < n.Concurrency) {
+		k := c.Started
+		c.Started++
+		d.mapSeen[k] = resRunning
+		if !visit(k) {
+			return
+		}
+	}
+	if c.Done >= len(items) {
+		d.needAll = true // the map's output gathers every iteration
+		return
+	}
+	d.setMapCount(st.Path, &c)
 }
 
 func (d *decider) driveLoop(n *flows.Node, st *Step, sc *scope) {
+	if d.partial != "" && sc.prefix == "" && d.partial != n.Ref+"["+strconv.Itoa(st.Control.Iteration)+"]." {
+		d.needAll = true // its current iteration is not loaded
+		return
+	}
 	for {
 		i := st.Control.Iteration
 		isc := sc.child(n.Ref, i)
@@ -1295,6 +1469,10 @@ func (d *decider) driveLoop(n *flows.Node, st *Step, sc *scope) {
 				out = json.RawMessage("null")
 			}
 			d.succeed(st, out)
+			return
+		}
+		if d.partial != "" && sc.prefix == "" {
+			d.needAll = true // the next iteration's steps are not loaded
 			return
 		}
 		st.Control.Iteration = i + 1
@@ -1348,6 +1526,7 @@ func (d *decider) lookup(ref string, sc *scope) *Step {
 			return st
 		}
 	}
+	d.wantAll()
 	var best *Step
 	for _, st := range d.steps {
 		if st.Ref == ref && st.Type != typeCompensate && (best == nil || st.Seq > best.Seq) {
@@ -1422,6 +1601,7 @@ func (d *decider) env(names []string, sc *scope) map[string]any {
 
 // resetForRetry keeps successful work and clears what failed.
 func (d *decider) resetForRetry() {
+	d.wantAll()
 	// A block whose compensation ran was undone: it runs again.
 	undone := map[string]bool{}
 	for path, st := range d.steps {

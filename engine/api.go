@@ -26,7 +26,7 @@ func (e *Engine) StartRun(ctx context.Context, p StartParams) (Run, bool, error)
 		return Run{}, false, err
 	}
 	var id string
-	err = e.inTx(ctx, func(tx Store, n *txNotes) error {
+	err = e.inTxGroup(ctx, func(tx Store, n *txNotes) error {
 		var err error
 		id, err = e.startTx(ctx, tx, n, bp, p)
 		return err
@@ -50,6 +50,10 @@ func (e *Engine) startTx(ctx context.Context, tx Store, n *txNotes, bp *flows.Bl
 	input := p.Input
 	if len(input) == 0 || string(input) == "null" {
 		input = json.RawMessage("{}")
+	}
+	input, err := bp.WithDefaults(input)
+	if err != nil {
+		return "", err
 	}
 	if err := validateFlowInput(bp, input); err != nil {
 		return "", err

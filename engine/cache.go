@@ -1,6 +1,10 @@
 package engine
 
-import "sync"
+import (
+	"bytes"
+	"encoding/json"
+	"sync"
+)
 
 // stepCache remembers the steps of runs this engine moved last, keyed by
 // the run's rev, so a transition of a run with thousands of steps (a large
@@ -82,4 +86,48 @@ func (c *stepCache) apply(ops []cacheOp) {
 			c.runs[op.runID] = cachedSteps{rev: op.rev, steps: op.steps}
 		}
 	}
+}
+
+// itemsMemo keeps the decoded items of the maps this engine drives, so a
+// report inside a map of thousands of items does not decode them all
+// again. An entry is used only while the stored items are byte-equal.
+type itemsMemo struct {
+	mu sync.Mutex
+	m  map[string]memoItems
+}
+
+type memoItems struct {
+	raw   []byte
+	items []any
+}
+
+const maxMemoMaps = 64
+
+func newItemsMemo() *itemsMemo { return &itemsMemo{m: map[string]memoItems{}} }
+
+// get returns st's map items (read only).
+func (c *itemsMemo) get(runID string, st *Step) []any {
+	if st.Control == nil {
+		return nil
+	}
+	raw := st.Control.Items
+	key := runID + "\x00" + st.Path
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && bytes.Equal(e.raw, raw) {
+		return e.items
+	}
+	var items []any
+	_ = json.Unmarshal(raw, &items)
+	if len(raw) < 256 {
+		return items // cheap to decode again
+	}
+	c.mu.Lock()
+	if len(c.m) >= maxMemoMaps {
+		clear(c.m)
+	}
+	c.m[key] = memoItems{raw: append([]byte(nil), raw...), items: items}
+	c.mu.Unlock()
+	return items
 }

@@ -69,12 +69,19 @@ type Engine struct {
 	v     validator
 	hub   *hub
 	cache *stepCache
+	items *itemsMemo
 	kick  chan struct{}
 	start time.Time
+
+	group   grouper
+	leaders int // batches committed at once
 
 	mu       sync.Mutex
 	touched  map[string]time.Time // worker id -> last recorded poll
 	lastTick time.Time            // the previous Tick's now
+	nextWake time.Time            // when the timer loop wakes next (zero: no due time known)
+	ticking  bool                 // a Tick is reading the next due time
+	dueSeen  time.Time            // the earliest due time noted while ticking
 }
 
 // New returns an engine on store. Call Run to start its loops (timers,
@@ -85,8 +92,10 @@ func New(cfg Config, store Store, logger *slog.Logger) *Engine {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{cfg: cfg, store: store, log: logger, v: schemaValidator{}, hub: newHub(), cache: newStepCache(),
+	e := &Engine{cfg: cfg, store: store, log: logger, v: schemaValidator{}, hub: newHub(), cache: newStepCache(), items: newItemsMemo(),
 		kick: make(chan struct{}, 1), start: cfg.NowFunc().UTC(), touched: map[string]time.Time{}}
+	e.leaders = e.groupLeaders()
+	return e
 }
 
 func (e *Engine) now() time.Time { return e.cfg.NowFunc().UTC() }
@@ -112,6 +121,28 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// noteDue tells the timer loop that something committed becomes due at
+// t. It is woken only when t is earlier than the time it sleeps until: a
+// claim's lease usually expires after leases already watched, and waking
+// the loop for it would cost a Tick per claim. A Tick that is running may
+// have read the next due time before t was committed, so t is remembered
+// for its result.
+func (e *Engine) noteDue(t time.Time) {
+	e.mu.Lock()
+	kick := false
+	if e.ticking {
+		if e.dueSeen.IsZero() || t.Before(e.dueSeen) {
+			e.dueSeen = t
+		}
+	} else if e.nextWake.IsZero() || t.Before(e.nextWake) {
+		kick = true
+	}
+	e.mu.Unlock()
+	if kick {
+		e.kickTimers()
+	}
 }
 
 func (e *Engine) kickTimers() {

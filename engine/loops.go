@@ -66,7 +66,13 @@ func (e *Engine) Tick(ctx context.Context) (time.Time, bool, error) {
 	if prev.IsZero() || prev.After(now) {
 		prev = e.start
 	}
+	e.ticking, e.dueSeen = true, time.Time{}
 	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		e.ticking = false
+		e.mu.Unlock()
+	}()
 	// Cheap read first: most wake-ups find nothing due and need no write
 	// transaction. Delayed tasks are counted from the previous Tick, not
 	// from now: a back-off that ended between two Ticks (a retry committed
@@ -90,6 +96,13 @@ func (e *Engine) Tick(ctx context.Context) (time.Time, bool, error) {
 	}
 	e.mu.Lock()
 	e.lastTick = now
+	if !e.dueSeen.IsZero() && (!ok || e.dueSeen.Before(next)) {
+		next, ok = e.dueSeen, true
+	}
+	e.nextWake = time.Time{}
+	if ok {
+		e.nextWake = next
+	}
 	e.mu.Unlock()
 	return next, ok, nil
 }

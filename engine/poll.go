@@ -76,7 +76,7 @@ func (e *Engine) touchWorker(ctx context.Context, p PollParams) {
 // claim leases tasks and marks their steps running, in one transaction.
 func (e *Engine) claim(ctx context.Context, p PollParams) ([]Task, error) {
 	var out []Task
-	err := e.inTx(ctx, func(tx Store, n *txNotes) error {
+	err := e.inTxGroup(ctx, func(tx Store, n *txNotes) error {
 		out = out[:0]
 		lease := newID(16)
 		recs, err := tx.ClaimTasks(ctx, ClaimParams{Queues: p.Queues, Max: p.Max, WorkerID: p.WorkerID, Resources: p.Resources, Lease: lease, Now: e.now()})
@@ -104,8 +104,12 @@ func (e *Engine) claim(ctx context.Context, p PollParams) ([]Task, error) {
 			}
 			out = append(out, t.Task)
 		}
-		if len(recs) > 0 {
-			n.kick = true // lease expiries to watch
+		for _, t := range recs {
+			if t.LeaseExpiresAt != nil {
+				n.dueAt(*t.LeaseExpiresAt) // lease expiries to watch
+			} else {
+				n.kick = true
+			}
 		}
 		return nil
 	})
@@ -127,19 +131,17 @@ func worker(id string) string {
 // about an attempt the run has moved past (cancelled, timed out) is
 // accepted and recorded, but changes nothing else.
 func (e *Engine) report(ctx context.Context, taskID, lease string, mk func(t TaskRecord) change) error {
-	return e.inTx(ctx, func(tx Store, n *txNotes) error {
-		t, err := tx.GetTask(ctx, taskID)
-		if errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("task %s: no such lease (already reported or expired): %w", taskID, ErrConflict)
+	return e.inTxGroup(ctx, func(tx Store, n *txNotes) error {
+		t, err := tx.TakeTask(ctx, taskID, lease)
+		if errors.Is(err, ErrConflict) {
+			// Say which: the rare path reads the task again.
+			if _, gerr := tx.GetTask(ctx, taskID); errors.Is(gerr, ErrNotFound) {
+				return fmt.Errorf("task %s: no such lease (already reported or expired): %w", taskID, ErrConflict)
+			}
+			return fmt.Errorf("task %s: stale lease: %w", taskID, ErrConflict)
 		}
 		if err != nil {
 			return err
-		}
-		if t.State != TaskLeased || t.Lease != lease {
-			return fmt.Errorf("task %s: stale lease: %w", taskID, ErrConflict)
-		}
-		if err := tx.ConsumeTask(ctx, taskID, lease); err != nil {
-			return fmt.Errorf("task %s: %w", taskID, err)
 		}
 		ch := mk(t)
 		err = e.applyTx(ctx, tx, t.RunID, ch, n)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -13,9 +14,17 @@ import (
 type txNotes struct {
 	queues map[string]bool
 	runs   map[string]bool
-	kick   bool
+	kick   bool      // something new is due at an unknown time
+	due    time.Time // the earliest new due time (zero: none)
 	all    bool      // wake every poller
 	cache  []cacheOp // run states to remember, in order
+}
+
+// dueAt records that something becomes due at t.
+func (n *txNotes) dueAt(t time.Time) {
+	if n.due.IsZero() || t.Before(n.due) {
+		n.due = t
+	}
 }
 
 func newNotes() *txNotes { return &txNotes{queues: map[string]bool{}, runs: map[string]bool{}} }
@@ -40,6 +49,8 @@ func (e *Engine) announce(n *txNotes) {
 	}
 	if n.kick {
 		e.kickTimers()
+	} else if !n.due.IsZero() {
+		e.noteDue(n.due)
 	}
 	e.cache.apply(n.cache)
 }
@@ -110,7 +121,30 @@ func (e *Engine) applyOne(ctx context.Context, tx Store, j job, n *txNotes) ([]j
 	if err != nil {
 		return nil, err
 	}
-	if !claim {
+	bp, err := tx.GetFlow(ctx, run.Flow, run.Version)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", run.ID, err)
+	}
+	now := e.now()
+	var next Run
+	var fx effects
+	partial := false
+	if scope := iterationScope(j.ch); !claim && scope != "" && run.Status == RunRunning && run.Meta != nil && run.Meta.Phase == "" {
+		// A report inside an iteration: decide on that iteration and
+		// the steps outside any iteration only, unless that is not
+		// enough.
+		if run.Steps, err = tx.LoadScopedSteps(ctx, run.ID, scope); err != nil {
+			return nil, err
+		}
+		next, fx, err = advanceIn(bp, run, j.ch, now, e.v, scope, e.items.get)
+		partial = err == nil
+		if err != nil && !errors.Is(err, errNeedAll) {
+			return nil, err
+		}
+	}
+	if partial {
+		// decided
+	} else if !claim {
 		// The steps as this engine last committed them, when the run has
 		// not moved since (rev); else from the database.
 		if steps, ok := e.cache.get(run.ID, run.Rev); ok {
@@ -128,14 +162,11 @@ func (e *Engine) applyOne(ctx context.Context, tx Store, j job, n *txNotes) ([]j
 		}
 		run.Steps = []Step{st}
 	}
-	bp, err := tx.GetFlow(ctx, run.Flow, run.Version)
-	if err != nil {
-		return nil, fmt.Errorf("run %s: %w", run.ID, err)
-	}
-	now := e.now()
-	next, fx, err := advance(bp, run, j.ch, now, e.v)
-	if err != nil {
-		return nil, err
+	if !partial {
+		next, fx, err = advance(bp, run, j.ch, now, e.v)
+		if err != nil {
+			return nil, err
+		}
 	}
 	if err := tx.DeleteSteps(ctx, run.ID, fx.Deleted); err != nil {
 		return nil, err
@@ -192,7 +223,7 @@ func (e *Engine) applyOne(ctx context.Context, tx Store, j job, n *txNotes) ([]j
 			continue
 		}
 		if t.VisibleAt.After(now) {
-			n.kick = true
+			n.dueAt(t.VisibleAt)
 			continue
 		}
 		if !n.queues[t.Queue] {
@@ -202,20 +233,29 @@ func (e *Engine) applyOne(ctx context.Context, tx Store, j job, n *txNotes) ([]j
 			}
 		}
 	}
-	if len(fx.Timers) > 0 {
-		n.kick = true
+	for _, t := range fx.Timers {
+		n.dueAt(t.DueAt)
 	}
-	if next.Status != run.Status || len(fx.Changed) > 0 {
+	// Run watchers (WaitRun) care about what settles a run: its status,
+	// or a wait step that now waits for a signal. Waking them on every
+	// step change would have each of them reread the run per step.
+	if next.Status != run.Status {
 		n.runs[run.ID] = true
-		if next.Status != run.Status {
-			if err := tx.Notify(ctx, "run:"+run.ID); err != nil {
-				return nil, err
+		if err := tx.Notify(ctx, "run:"+run.ID); err != nil {
+			return nil, err
+		}
+	} else {
+		for i := range fx.Changed {
+			if fx.Changed[i].Status == StepWaiting {
+				n.runs[run.ID] = true
+				break
 			}
 		}
 	}
 	e.logTransition(run, next, fx)
 	switch {
-	case next.Status.Finished():
+	case next.Status.Finished() || partial:
+		// A partial decision holds only some steps: forget the run.
 		n.cache = append(n.cache, cacheOp{runID: run.ID})
 	case claim:
 		for _, st := range fx.Changed {
@@ -248,6 +288,26 @@ func (e *Engine) applyOne(ctx context.Context, tx Store, j job, n *txNotes) ([]j
 	return more, nil
 }
 
+// iterationScope is the outermost iteration prefix of the step a report
+// is about ("each[7]." for "each[7].score"), or "" when the change is not
+// about one step inside an iteration.
+func iterationScope(ch change) string {
+	switch ch.Kind {
+	case chCompleted, chFailed, chLeaseExpired, chChildDone:
+	case chTimer:
+		if ch.Timer.Kind == TimerRunTimeout {
+			return ""
+		}
+	default:
+		return ""
+	}
+	i := strings.Index(ch.Path, "].")
+	if i < 0 || !strings.Contains(ch.Path[:i], "[") {
+		return ""
+	}
+	return ch.Path[:i+2]
+}
+
 // createChild inserts a subflow's child run. When the flow cannot be
 // started it returns a failed stand-in run for the parent to fold in.
 func (e *Engine) createChild(ctx context.Context, tx Store, parent Run, c childStart, now time.Time) (*Run, error) {
@@ -256,6 +316,9 @@ func (e *Engine) createChild(ctx context.Context, tx Store, parent Run, c childS
 		if errors.Is(err, ErrNotFound) {
 			return &Run{ID: c.ID, Status: RunFailed, Error: &ErrorInfo{Message: fmt.Sprintf("subflow %q cannot start: %s", c.Flow, err)}}, nil
 		}
+		return nil, err
+	}
+	if c.Input, err = bp.WithDefaults(c.Input); err != nil {
 		return nil, err
 	}
 	if err := validateFlowInput(bp, c.Input); err != nil {

@@ -14,6 +14,10 @@ import (
 type Store interface {
 	// InTx runs fn in one transaction; fn's error rolls it back.
 	InTx(ctx context.Context, fn func(tx Store) error) error
+	// Savepoint marks a point inside the transaction that RollbackTo
+	// undoes the writes after (the transaction stays usable).
+	Savepoint(ctx context.Context, name string) error
+	RollbackTo(ctx context.Context, name string) error
 
 	// GetFlow returns a compiled blueprint; version 0 = latest.
 	GetFlow(ctx context.Context, name string, version int) (*flows.Blueprint, error)
@@ -31,6 +35,10 @@ type Store interface {
 	LoadRun(ctx context.Context, id string, withSteps bool) (Run, error)
 	// LoadSteps reads a run's steps, sorted by Seq.
 	LoadSteps(ctx context.Context, runID string) ([]Step, error)
+	// LoadScopedSteps reads the steps of a run that are outside any
+	// iteration or inside the outermost iteration scope (a path prefix
+	// such as "each[7]."), sorted by Seq.
+	LoadScopedSteps(ctx context.Context, runID, scope string) ([]Step, error)
 	// LoadStep reads one step of a run (ErrNotFound when none).
 	LoadStep(ctx context.Context, runID, path string) (Step, error)
 	// SaveRun writes the run's columns when its rev is still readRev and
@@ -58,6 +66,9 @@ type Store interface {
 	// ConsumeTask deletes the task if lease is its current lease; else
 	// ErrConflict.
 	ConsumeTask(ctx context.Context, id, lease string) error
+	// TakeTask is GetTask and ConsumeTask in one: it deletes and returns
+	// the task if lease is its current lease; else ErrConflict.
+	TakeTask(ctx context.Context, id, lease string) (TaskRecord, error)
 	// ExtendLease moves a leased task's expiry; ErrConflict on a stale lease.
 	ExtendLease(ctx context.Context, id, lease string, until time.Time) (TaskRecord, error)
 	// AbandonTasks deletes the ready tasks of the run's paths (all paths
@@ -164,6 +175,15 @@ type RunMeta struct {
 	Overrides map[string]json.RawMessage `json:"overrides,omitempty"`
 	// PausedFrom is the status to return to on resume.
 	PausedFrom RunStatus `json:"paused_from,omitempty"`
+	// Maps counts the iterations of running maps, by step path.
+	Maps map[string]MapCount `json:"maps,omitempty"`
+}
+
+// MapCount is a running map's progress: iterations 0..Started-1 have
+// started (-1: not a prefix, count again), Done of them are done.
+type MapCount struct {
+	Started int `json:"s"`
+	Done    int `json:"d"`
 }
 
 // StepControl is the engine's private state of a control block step.

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/weftlabs/weft/engine"
 	"github.com/weftlabs/weft/migrations"
@@ -200,18 +199,33 @@ func (s *Store) RunByIdempotencyKey(ctx context.Context, key string) (engine.Run
 
 // LoadRun reads a run, with its steps in creation order when withSteps.
 func (s *Store) LoadRun(ctx context.Context, id string, withSteps bool) (engine.Run, error) {
-	var row runRow
-	q := s.q(ctx).Table("runs").Where("id = ?", id)
+	// Scanned by hand: every transition reads its run.
+	sql := `SELECT id, flow, version, status, input, output, error, idempotency_key, parent_run_id, parent_path, trigger_kind, state,
+created_at, started_at, finished_at, rev FROM runs WHERE id = ?`
 	if s.inTx && s.dialect == migrations.Postgres {
-		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		sql += " FOR UPDATE"
 	}
-	if err := q.Take(&row).Error; err != nil {
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return engine.Run{}, fmt.Errorf("run %s: %w", id, engine.ErrNotFound)
-		}
+	rows, err := s.q(ctx).Raw(sql, id).Rows()
+	if err != nil {
 		return engine.Run{}, fmt.Errorf("load run %s: %w", id, err)
 	}
-	r := row.run()
+	var w runRow
+	found := rows.Next()
+	if found {
+		err = rows.Scan(&w.ID, &w.Flow, &w.Version, &w.Status, &w.Input, &w.Output, &w.Error, &w.IdempotencyKey, &w.ParentRunID,
+			&w.ParentPath, &w.TriggerKind, &w.State, &w.CreatedAt, &w.StartedAt, &w.FinishedAt, &w.Rev)
+	}
+	if err == nil {
+		err = rows.Err()
+	}
+	rows.Close()
+	if err != nil {
+		return engine.Run{}, fmt.Errorf("load run %s: %w", id, err)
+	}
+	if !found {
+		return engine.Run{}, fmt.Errorf("run %s: %w", id, engine.ErrNotFound)
+	}
+	r := w.run()
 	if withSteps {
 		steps, err := s.loadSteps(ctx, id)
 		if err != nil {
@@ -231,11 +245,35 @@ func (s *Store) LoadSteps(ctx context.Context, runID string) ([]engine.Step, err
 	return steps, nil
 }
 
+// stepScope is the outermost iteration prefix of a step path: "each[7]."
+// for "each[7].inner[2].x", "" outside any iteration.
+func stepScope(path string) string {
+	i := strings.Index(path, "].")
+	if i < 0 || !strings.Contains(path[:i], "[") {
+		return ""
+	}
+	return path[:i+2]
+}
+
+// LoadScopedSteps reads the run's steps outside any iteration and those
+// inside the iteration scope, in creation order.
+func (s *Store) LoadScopedSteps(ctx context.Context, runID, scope string) ([]engine.Step, error) {
+	steps, err := s.scanSteps(ctx, `WHERE run_id = ? AND scope IN ('', ?)`, runID, scope)
+	if err != nil {
+		return nil, fmt.Errorf("load steps of %s in %s: %w", runID, scope, err)
+	}
+	return steps, nil
+}
+
 // loadSteps scans a run's steps without reflection: a run with a large map
 // has thousands, read on every transition.
 func (s *Store) loadSteps(ctx context.Context, runID string) ([]engine.Step, error) {
+	return s.scanSteps(ctx, `WHERE run_id = ?`, runID)
+}
+
+func (s *Store) scanSteps(ctx context.Context, where string, args ...any) ([]engine.Step, error) {
 	rows, err := s.q(ctx).Raw(`SELECT path, ref, type, block, status, input, output, error, attempt, attempts, control, child_run_id, seq, created_at, started_at, finished_at
-FROM steps WHERE run_id = ? ORDER BY seq, path`, runID).Rows()
+FROM steps `+where+` ORDER BY seq, path`, args...).Rows()
 	if err != nil {
 		return nil, err
 	}
@@ -247,9 +285,43 @@ FROM steps WHERE run_id = ? ORDER BY seq, path`, runID).Rows()
 			&w.Control, &w.ChildRunID, &w.Seq, &w.CreatedAt, &w.StartedAt, &w.FinishedAt); err != nil {
 			return nil, err
 		}
-		out = append(out, w.step())
+		var ctl *string
+		if w.Control != nil && len(*w.Control) >= bigControl {
+			// A map's control holds its items: decode them once, not on
+			// every report inside the map.
+			ctl, w.Control = w.Control, nil
+		}
+		st := w.step()
+		if ctl != nil {
+			st.Control = s.shared.control(*ctl)
+		}
+		out = append(out, st)
 	}
 	return out, rows.Err()
+}
+
+// bigControl is the size from which decoded step controls are memoised.
+const bigControl = 4096
+
+// control decodes a large step control, reusing the last decoding of the
+// same text. The caller may change the returned struct, not its Items.
+func (sh *shared) control(raw string) *engine.StepControl {
+	sh.mu.Lock()
+	if sh.ctlRaw == raw && sh.ctl != nil {
+		c := *sh.ctl
+		sh.mu.Unlock()
+		return &c
+	}
+	sh.mu.Unlock()
+	c := decode[engine.StepControl](&raw)
+	if c == nil {
+		return nil
+	}
+	sh.mu.Lock()
+	cp := *c
+	sh.ctlRaw, sh.ctl = raw, &cp
+	sh.mu.Unlock()
+	return c
 }
 
 // LoadStep reads one step.
@@ -280,19 +352,38 @@ func (s *Store) SaveRun(ctx context.Context, r engine.Run, readRev int64) error 
 	return nil
 }
 
-const upsertStepSQL = `INSERT INTO steps (run_id, path, ref, type, block, status, input, output, error, attempt, attempts, control, child_run_id, seq, created_at, started_at, finished_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+const upsertStepHead = `INSERT INTO steps (run_id, path, ref, type, block, status, input, output, error, attempt, attempts, control, child_run_id, seq, created_at, started_at, finished_at, scope)
+VALUES `
+
+const upsertStepTail = `
 ON CONFLICT (run_id, path) DO UPDATE SET ref = excluded.ref, type = excluded.type, block = excluded.block, status = excluded.status,
 input = excluded.input, output = excluded.output, error = excluded.error, attempt = excluded.attempt, attempts = excluded.attempts,
 control = excluded.control, child_run_id = excluded.child_run_id, seq = excluded.seq, started_at = excluded.started_at, finished_at = excluded.finished_at`
 
-// UpsertSteps inserts or replaces steps by (run, path).
+// UpsertSteps inserts or replaces steps by (run, path), several rows a
+// statement.
 func (s *Store) UpsertSteps(ctx context.Context, runID string, steps []engine.Step) error {
-	for _, st := range steps {
-		w := toStepRow(runID, st)
-		if err := s.q(ctx).Exec(upsertStepSQL, w.RunID, w.Path, w.Ref, w.Type, w.Block, w.Status, w.Input, w.Output, w.Error,
-			w.Attempt, w.Attempts, w.Control, w.ChildRunID, w.Seq, w.CreatedAt, w.StartedAt, w.FinishedAt).Error; err != nil {
-			return fmt.Errorf("save step %s/%s: %w", runID, st.Path, err)
+	for len(steps) > 0 {
+		chunk := steps
+		if len(chunk) > 50 {
+			chunk = chunk[:50]
+		}
+		steps = steps[len(chunk):]
+		var sb strings.Builder
+		sb.WriteString(upsertStepHead)
+		args := make([]any, 0, 18*len(chunk))
+		for i, st := range chunk {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			w := toStepRow(runID, st)
+			args = append(args, w.RunID, w.Path, w.Ref, w.Type, w.Block, w.Status, w.Input, w.Output, w.Error,
+				w.Attempt, w.Attempts, w.Control, w.ChildRunID, w.Seq, w.CreatedAt, w.StartedAt, w.FinishedAt, stepScope(st.Path))
+		}
+		sb.WriteString(upsertStepTail)
+		if err := s.q(ctx).Exec(sb.String(), args...).Error; err != nil {
+			return fmt.Errorf("save steps of %s (%s...): %w", runID, chunk[0].Path, err)
 		}
 	}
 	return nil
@@ -412,12 +503,26 @@ type eventRow struct {
 	Detail *string `gorm:"column:detail"`
 }
 
-// AppendEvents adds history entries.
+// AppendEvents adds history entries, several rows a statement.
 func (s *Store) AppendEvents(ctx context.Context, evs []engine.Event) error {
-	for _, e := range evs {
-		if err := s.q(ctx).Exec("INSERT INTO events (run_id, time, actor, kind, path, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-			e.RunID, us(e.Time), e.Actor, e.Kind, e.Path, e.From, e.To, rawPtr(e.Detail)).Error; err != nil {
-			return fmt.Errorf("append event %s: %w", e.Kind, err)
+	for len(evs) > 0 {
+		chunk := evs
+		if len(chunk) > 100 {
+			chunk = chunk[:100]
+		}
+		evs = evs[len(chunk):]
+		var sb strings.Builder
+		sb.WriteString("INSERT INTO events (run_id, time, actor, kind, path, from_state, to_state, detail) VALUES ")
+		args := make([]any, 0, 8*len(chunk))
+		for i, e := range chunk {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, e.RunID, us(e.Time), e.Actor, e.Kind, e.Path, e.From, e.To, rawPtr(e.Detail))
+		}
+		if err := s.q(ctx).Exec(sb.String(), args...).Error; err != nil {
+			return fmt.Errorf("append event %s: %w", chunk[0].Kind, err)
 		}
 	}
 	return nil

@@ -43,6 +43,8 @@ type shared struct {
 	mu        sync.Mutex
 	flowCache map[flowKey]*flows.Blueprint
 	defCache  map[flowKey]*blocks.Definition
+	ctlRaw    string              // the last large step control decoded
+	ctl       *engine.StepControl // and its decoding
 }
 
 type flowKey struct {
@@ -126,6 +128,15 @@ func OpenWith(ctx context.Context, dsn string, log *slog.Logger, opt Options) (*
 
 func isPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// ParallelTx is how many write transactions are worth running at once:
+// one on SQLite (one writer), several on PostgreSQL.
+func (s *Store) ParallelTx() int {
+	if s.dialect == migrations.Postgres {
+		return 6
+	}
+	return 1
 }
 
 // Dialect is "sqlite" or "postgres".
@@ -254,6 +265,25 @@ func (s *Store) InTx(ctx context.Context, fn func(tx engine.Store) error) error 
 		return fmt.Errorf("%w: %s", engine.ErrTxConflict, err)
 	}
 	return err
+}
+
+// Savepoint marks a point in the transaction (name: letters, digits, _).
+func (s *Store) Savepoint(ctx context.Context, name string) error {
+	if !s.inTx {
+		return fmt.Errorf("savepoint %s outside a transaction", name)
+	}
+	return s.q(ctx).Exec("SAVEPOINT " + name).Error
+}
+
+// RollbackTo undoes the transaction's writes after the savepoint name.
+func (s *Store) RollbackTo(ctx context.Context, name string) error {
+	if !s.inTx {
+		return fmt.Errorf("rollback to %s outside a transaction", name)
+	}
+	if err := s.q(ctx).Exec("ROLLBACK TO SAVEPOINT " + name).Error; err != nil {
+		return fmt.Errorf("rollback to savepoint %s: %w", name, err)
+	}
+	return nil
 }
 
 // isRace reports a PostgreSQL deadlock or serialization failure, or SQLite

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -192,6 +191,19 @@ func (s *Store) ConsumeTask(ctx context.Context, id, lease string) error {
 	return nil
 }
 
+// TakeTask deletes a leased task whose lease is current and returns it, in
+// one statement; engine.ErrConflict when the lease is stale or gone.
+func (s *Store) TakeTask(ctx context.Context, id, lease string) (engine.TaskRecord, error) {
+	var rows []taskRow
+	if err := s.q(ctx).Raw("DELETE FROM tasks WHERE id = ? AND lease = ? AND state = 'leased' RETURNING *", id, lease).Scan(&rows).Error; err != nil {
+		return engine.TaskRecord{}, fmt.Errorf("take task %s: %w", id, err)
+	}
+	if len(rows) == 0 {
+		return engine.TaskRecord{}, engine.ErrConflict
+	}
+	return rows[0].record(), nil
+}
+
 // ExtendLease moves the lease expiry of a leased task.
 func (s *Store) ExtendLease(ctx context.Context, id, lease string, until time.Time) (engine.TaskRecord, error) {
 	var rows []taskRow
@@ -251,28 +263,18 @@ func (s *Store) ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]
 	return out, nil
 }
 
-// NextWake is the earliest future moment something becomes due.
+// NextWake is the earliest future moment something becomes due, in one
+// statement (the timer loop asks after every wake-up).
 func (s *Store) NextWake(ctx context.Context, now time.Time) (time.Time, bool, error) {
-	var vals []*int64
-	for _, q := range []string{
-		"SELECT min(lease_expires_at) FROM tasks WHERE state = 'leased'",
-		"SELECT min(visible_at) FROM tasks WHERE state = 'ready' AND visible_at > ?",
-		"SELECT min(due_at) FROM timers",
-	} {
-		var v *int64
-		var err error
-		if strings.Contains(q, "?") {
-			err = s.q(ctx).Raw(q, us(now)).Scan(&v).Error
-		} else {
-			err = s.q(ctx).Raw(q).Scan(&v).Error
-		}
-		if err != nil {
-			return time.Time{}, false, fmt.Errorf("next wake: %w", err)
-		}
-		vals = append(vals, v)
+	var a, b, c *int64
+	row := s.q(ctx).Raw(`SELECT (SELECT min(lease_expires_at) FROM tasks WHERE state = 'leased'),
+(SELECT min(visible_at) FROM tasks WHERE state = 'ready' AND visible_at > ?),
+(SELECT min(due_at) FROM timers)`, us(now)).Row()
+	if err := row.Scan(&a, &b, &c); err != nil {
+		return time.Time{}, false, fmt.Errorf("next wake: %w", err)
 	}
 	var best *int64
-	for _, v := range vals {
+	for _, v := range []*int64{a, b, c} {
 		if v != nil && (best == nil || *v < *best) {
 			best = v
 		}
