@@ -170,10 +170,59 @@ type hub struct {
 	mu     sync.Mutex
 	queues map[string]map[chan struct{}]struct{}
 	runs   map[string]map[chan struct{}]struct{}
+
+	// What an idle poll needs to skip its claim: every wake-up of a queue
+	// bumps its generation (wake-ups of all queues bump all), and a claim
+	// that found nothing records the generations it started from. Until
+	// one of them moves, the same claim would find nothing again.
+	gen   map[string]uint64
+	all   uint64
+	empty map[string]emptyMark
 }
 
+type emptyMark struct {
+	stamp uint64
+	at    time.Time
+}
+
+// emptyFor bounds how long a claim that found nothing is trusted without a
+// wake-up: work that frees no wake-up (a lost LISTEN connection) is still
+// found within it.
+const emptyFor = 30 * time.Second
+
 func newHub() *hub {
-	return &hub{queues: map[string]map[chan struct{}]struct{}{}, runs: map[string]map[chan struct{}]struct{}{}}
+	return &hub{queues: map[string]map[chan struct{}]struct{}{}, runs: map[string]map[chan struct{}]struct{}{},
+		gen: map[string]uint64{}, empty: map[string]emptyMark{}}
+}
+
+// stamp sums the generations of qs; any wake-up of one of them changes it.
+func (h *hub) stamp(qs []string) uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.all
+	for _, q := range qs {
+		s += h.gen[q]
+	}
+	return s
+}
+
+// knownEmpty reports whether a claim for key, started at stamp, found
+// nothing less than emptyFor ago and nothing woke its queues since.
+func (h *hub) knownEmpty(key string, stamp uint64, now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m, ok := h.empty[key]
+	return ok && m.stamp == stamp && now.Sub(m.at) < emptyFor && !now.Before(m.at)
+}
+
+// markEmpty records that a claim for key, started at stamp, found nothing.
+func (h *hub) markEmpty(key string, stamp uint64, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.empty) > 10000 {
+		h.empty = map[string]emptyMark{}
+	}
+	h.empty[key] = emptyMark{stamp: stamp, at: now}
 }
 
 func (h *hub) watch(m map[string]map[chan struct{}]struct{}, keys []string) (chan struct{}, func()) {
@@ -221,6 +270,16 @@ func (h *hub) wake(m map[string]map[chan struct{}]struct{}, keys []string) {
 }
 
 func (h *hub) watchQueues(qs []string) (chan struct{}, func()) { return h.watch(h.queues, qs) }
-func (h *hub) wakeQueues(qs []string)                          { h.wake(h.queues, qs) }
-func (h *hub) watchRun(id string) (chan struct{}, func())      { return h.watch(h.runs, []string{id}) }
-func (h *hub) wakeRuns(ids []string)                           { h.wake(h.runs, ids) }
+func (h *hub) wakeQueues(qs []string) {
+	h.mu.Lock()
+	if qs == nil {
+		h.all++
+	}
+	for _, q := range qs {
+		h.gen[q]++
+	}
+	h.mu.Unlock()
+	h.wake(h.queues, qs)
+}
+func (h *hub) watchRun(id string) (chan struct{}, func()) { return h.watch(h.runs, []string{id}) }
+func (h *hub) wakeRuns(ids []string)                      { h.wake(h.runs, ids) }

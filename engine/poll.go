@@ -6,8 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
+
+// workerTouchEvery is how often a polling worker's last-seen time is
+// written: the overview's "workers seen" needs no finer grain, and an idle
+// fleet then costs the database one write per worker per minute.
+const workerTouchEvery = time.Minute
 
 // Poll leases up to p.Max tasks of p.Queues that fit p.Resources. When
 // none is ready it parks until work arrives (in process or, on PostgreSQL,
@@ -32,12 +38,20 @@ func (e *Engine) Poll(ctx context.Context, p PollParams) ([]Task, error) {
 	e.touchWorker(ctx, p)
 	timer := time.NewTimer(p.Wait)
 	defer timer.Stop()
+	key := pollKey(p)
 	for {
 		ch, stop := e.hub.watchQueues(p.Queues)
-		tasks, err := e.claim(ctx, p)
-		if err != nil || len(tasks) > 0 {
-			stop()
-			return tasks, err
+		stamp := e.hub.stamp(p.Queues)
+		// A poll that waits may trust a recent empty claim of its class
+		// (nothing has woken its queues since); one that does not wait
+		// always asks the database.
+		if now := time.Now(); p.Wait == 0 || !e.hub.knownEmpty(key, stamp, now) {
+			tasks, err := e.claim(ctx, p)
+			if err != nil || len(tasks) > 0 {
+				stop()
+				return tasks, err
+			}
+			e.hub.markEmpty(key, stamp, now)
 		}
 		select {
 		case <-ch:
@@ -52,6 +66,25 @@ func (e *Engine) Poll(ctx context.Context, p PollParams) ([]Task, error) {
 	}
 }
 
+// pollKey names the class of a poll: its queues and the resources it
+// offers. Polls of one class find the same tasks.
+func pollKey(p PollParams) string {
+	qs := append([]string(nil), p.Queues...)
+	sort.Strings(qs)
+	key := strings.Join(qs, "\x00")
+	if len(p.Resources) > 0 {
+		names := make([]string, 0, len(p.Resources))
+		for k := range p.Resources {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			key += fmt.Sprintf("\x01%s=%g", k, p.Resources[k])
+		}
+	}
+	return key
+}
+
 func (e *Engine) touchWorker(ctx context.Context, p PollParams) {
 	if p.WorkerID == "" {
 		return
@@ -59,7 +92,7 @@ func (e *Engine) touchWorker(ctx context.Context, p PollParams) {
 	now := e.now()
 	e.mu.Lock()
 	last, ok := e.touched[p.WorkerID]
-	if ok && now.Sub(last) < 10*time.Second {
+	if ok && now.Sub(last) < workerTouchEvery && !now.Before(last) {
 		e.mu.Unlock()
 		return
 	}
@@ -133,6 +166,13 @@ func worker(id string) string {
 func (e *Engine) report(ctx context.Context, taskID, lease string, mk func(t TaskRecord) change) error {
 	return e.inTxGroup(ctx, func(tx Store, n *txNotes) error {
 		t, err := tx.TakeTask(ctx, taskID, lease)
+		if err == nil && t.Concurrency > 0 && !n.queues[t.Queue] {
+			// A capped block's slot is free: its queue may have claimable work.
+			n.queues[t.Queue] = true
+			if err := tx.Notify(ctx, t.Queue); err != nil {
+				return err
+			}
+		}
 		if errors.Is(err, ErrConflict) {
 			// Say which: the rare path reads the task again.
 			if _, gerr := tx.GetTask(ctx, taskID); errors.Is(gerr, ErrNotFound) {

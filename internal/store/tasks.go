@@ -97,7 +97,7 @@ func (s *Store) ClaimTasks(ctx context.Context, p engine.ClaimParams) ([]engine.
 	var out []engine.TaskRecord
 	err := s.InTx(ctx, func(txs engine.Store) error {
 		tx := txs.(*Store)
-		sql := `SELECT id, block, concurrency, resources, visible_at, step_seq FROM tasks WHERE state = 'ready' AND queue IN ? AND visible_at <= ? ORDER BY visible_at, step_seq, id LIMIT ?`
+		sql := `SELECT id, queue, block, concurrency, resources, visible_at, step_seq FROM tasks WHERE state = 'ready' AND queue IN ? AND visible_at <= ? ORDER BY visible_at, step_seq, id LIMIT ?`
 		if tx.dialect == migrations.Postgres {
 			sql += " FOR UPDATE SKIP LOCKED"
 		}
@@ -145,6 +145,19 @@ func (s *Store) ClaimTasks(ctx context.Context, p engine.ClaimParams) ([]engine.
 				inFlight[c.Block]++
 			}
 			ids = append(ids, c.ID)
+		}
+		if tx.dialect == migrations.Postgres && len(cands) > len(ids) {
+			// Candidates this claim locked but did not lease are claimable
+			// again at commit: let the pollers that found them locked look.
+			notified := map[string]bool{}
+			for _, c := range cands {
+				if !notified[c.Queue] {
+					notified[c.Queue] = true
+					if err := tx.Notify(ctx, c.Queue); err != nil {
+						return err
+					}
+				}
+			}
 		}
 		if len(ids) == 0 {
 			return nil
