@@ -2,55 +2,16 @@ package engine_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"testing"
 	"time"
 
-	"gorm.io/driver/postgres"
-	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
-
 	"github.com/weftlabs/weft/engine"
+	"github.com/weftlabs/weft/internal/pgscratch"
 	"github.com/weftlabs/weft/internal/store"
 )
 
-// pgDatabase creates a fresh PostgreSQL database, dropped at cleanup, and
-// returns its URL. It skips without a server, or fails when CI=true.
-func pgDatabase(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("WEFT_TEST_POSTGRES_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	admin, err := gorm.Open(postgres.Open(base), &gorm.Config{Logger: logger.Discard})
-	if err == nil {
-		err = admin.Exec("SELECT 1").Error
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at %s: %v", base, err)
-		}
-		t.Skipf("SKIPPING PostgreSQL engine tests: no server at %s (%v)", base, err)
-	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "weft_test_" + hex.EncodeToString(b)
-	if err := admin.Exec("CREATE DATABASE " + name).Error; err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)").Error
-		if db, err := admin.DB(); err == nil {
-			_ = db.Close()
-		}
-	})
-	u, _ := url.Parse(base)
-	u.Path = "/" + name
-	return u.String()
-}
+// pgDatabase gives the test its own PostgreSQL database.
+func pgDatabase(t *testing.T) string { return pgscratch.ForTest(t, "weft_test") }
 
 func openPG(t *testing.T, dsn string) *store.Store {
 	t.Helper()

@@ -4,21 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/weftlabs/weft/internal/auth"
+	"github.com/weftlabs/weft/internal/pgscratch"
 	"github.com/weftlabs/weft/internal/store"
 	"github.com/weftlabs/weft/server"
 )
@@ -36,42 +31,14 @@ func sqliteStore(t *testing.T) *store.Store {
 	return st
 }
 
-func testPostgresURL() string {
-	if u := os.Getenv("WEFT_TEST_POSTGRES_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-}
-
-// postgresStore creates a database for the test and drops it afterwards.
+// postgresStore opens a store on a database made for the test.
 func postgresStore(t *testing.T) *store.Store {
 	t.Helper()
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, testPostgresURL())
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL is required when CI=true: %v", err)
-		}
-		t.Skipf("SKIPPING PostgreSQL tests: cannot connect to %s: %v", testPostgresURL(), err)
-	}
-	name := fmt.Sprintf("weft_server_test_%d", time.Now().UnixNano())
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		admin.Close(ctx)
-		t.Fatalf("create database: %v", err)
-	}
-	u, _ := url.Parse(testPostgresURL())
-	u.Path = "/" + name
-	st, err := store.Open(ctx, u.String(), nil)
+	st, err := store.Open(context.Background(), pgscratch.ForTest(t, "weft_server_test"), nil)
 	if err != nil {
 		t.Fatalf("open postgres: %v", err)
 	}
-	t.Cleanup(func() {
-		st.Close()
-		if _, err := admin.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-		admin.Close(context.Background())
-	})
+	t.Cleanup(func() { st.Close() })
 	return st
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/weftlabs/weft/engine"
+	"github.com/weftlabs/weft/internal/pgscratch"
 	"github.com/weftlabs/weft/internal/store"
 	"github.com/weftlabs/weft/server"
 )
@@ -58,36 +59,16 @@ func openSQLiteTB(tb testing.TB) (*store.Store, string) {
 	return st, ""
 }
 
-// openPostgresTB creates a database and drops it afterwards.
+// openPostgresTB opens a store on a database made for the test.
 func openPostgresTB(tb testing.TB) (*store.Store, string) {
 	tb.Helper()
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, testPostgresURL())
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("PostgreSQL is required when CI=true: %v", err)
-		}
-		tb.Skipf("SKIPPING PostgreSQL runs-list test: cannot connect to %s: %v", testPostgresURL(), err)
-	}
-	name := fmt.Sprintf("weft_runs_list_%d", time.Now().UnixNano())
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		admin.Close(ctx)
-		tb.Fatalf("create database: %v", err)
-	}
-	u, _ := url.Parse(testPostgresURL())
-	u.Path = "/" + name
-	st, err := store.Open(ctx, u.String(), nil)
+	dsn := pgscratch.ForTest(tb, "weft_runs_list")
+	st, err := store.Open(context.Background(), dsn, nil)
 	if err != nil {
 		tb.Fatalf("open postgres: %v", err)
 	}
-	tb.Cleanup(func() {
-		st.Close()
-		if _, err := admin.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			tb.Errorf("drop database %s: %v", name, err)
-		}
-		admin.Close(context.Background())
-	})
-	return st, u.String()
+	tb.Cleanup(func() { st.Close() })
+	return st, dsn
 }
 
 // newListTarget starts a real engine and server over st, uploads the

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/weftlabs/weft/internal/bench"
+	"github.com/weftlabs/weft/internal/pgscratch"
 	"github.com/weftlabs/weft/internal/validate"
 )
 
@@ -139,7 +140,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		defer os.RemoveAll(dir)
 		dsn = filepath.Join(dir, "bench.db")
 	case strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://"):
-		scratch, drop, err := bench.ScratchPostgres(ctx, dsn)
+		scratch, drop, err := pgscratch.Create(ctx, dsn, "weft_bench")
 		if err != nil {
 			return err
 		}

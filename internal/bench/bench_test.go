@@ -2,11 +2,12 @@ package bench
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weftlabs/weft/internal/pgscratch"
 )
 
 // The benchmark at a twentieth of its size, as a test that every workload
@@ -42,19 +43,4 @@ func checkBench(t *testing.T, db string) {
 	}
 }
 
-func pgDatabase(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("WEFT_TEST_POSTGRES_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	dsn, drop, err := ScratchPostgres(context.Background(), base)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL is required under CI=true: %v", err)
-		}
-		t.Skipf("SKIPPING: no PostgreSQL at %s: %v", base, err)
-	}
-	t.Cleanup(drop)
-	return dsn
-}
+func pgDatabase(t *testing.T) string { return pgscratch.ForTest(t, "weft_bench") }

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/weftlabs/weft/internal/pgscratch"
 )
 
 var (
@@ -299,36 +298,8 @@ func (w *workerPool) loop(ctx context.Context, i int) {
 	}
 }
 
-// pgDatabase creates a fresh PostgreSQL database for one test and drops it
-// after. Without PostgreSQL the test skips locally and fails under CI=true.
-func pgDatabase(t testing.TB) string {
-	t.Helper()
-	base := os.Getenv("WEFT_TEST_POSTGRES_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	db, err := sql.Open("pgx", base)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = db.PingContext(ctx)
-		cancel()
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL is required under CI=true: %v", err)
-		}
-		t.Skipf("SKIPPING: no PostgreSQL at %s: %v", base, err)
-	}
-	name := fmt.Sprintf("weft_e2e_%d", time.Now().UnixNano())
-	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-		db.Close()
-	})
-	return strings.Replace(base, "/postgres?", "/"+name+"?", 1)
-}
+// pgDatabase gives the test its own PostgreSQL database.
+func pgDatabase(t testing.TB) string { return pgscratch.ForTest(t, "weft_e2e") }
 
 func waitFor(t testing.TB, within time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()

@@ -2,22 +2,15 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"gorm.io/driver/postgres"
-	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
-
 	"github.com/weftlabs/weft/blocks"
 	"github.com/weftlabs/weft/engine"
 	"github.com/weftlabs/weft/flows"
+	"github.com/weftlabs/weft/internal/pgscratch"
 	"github.com/weftlabs/weft/internal/store"
 	"github.com/weftlabs/weft/internal/store/storetest"
 	"github.com/weftlabs/weft/migrations"
@@ -30,46 +23,6 @@ func openSQLite(t *testing.T) *store.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
-// openPostgres creates a fresh database on the test server and drops it at
-// cleanup. Without a server it skips, or fails when CI=true.
-func openPostgres(t *testing.T) *store.Store {
-	t.Helper()
-	base := os.Getenv("WEFT_TEST_POSTGRES_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	admin, err := gorm.Open(postgres.Open(base), &gorm.Config{Logger: logger.Discard})
-	if err == nil {
-		err = admin.Exec("SELECT 1").Error
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at %s: %v", base, err)
-		}
-		t.Skipf("SKIPPING PostgreSQL tests: no server at %s (%v); set WEFT_TEST_POSTGRES_URL", base, err)
-	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "weft_test_" + hex.EncodeToString(b)
-	if err := admin.Exec("CREATE DATABASE " + name).Error; err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	u, _ := url.Parse(base)
-	u.Path = "/" + name
-	s, err := store.Open(context.Background(), u.String(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = s.Close()
-		_ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)").Error
-		if db, err := admin.DB(); err == nil {
-			_ = db.Close()
-		}
-	})
 	return s
 }
 
@@ -189,4 +142,16 @@ func TestCatalog(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openPostgres opens a store on a fresh database of the test server,
+// dropped at cleanup.
+func openPostgres(t *testing.T) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), pgscratch.ForTest(t, "weft_test"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
