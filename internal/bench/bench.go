@@ -226,8 +226,8 @@ type task struct {
 	RunID string `json:"run_id"`
 }
 
-// worker long-polls and completes every task at once (a no-op block). It
-// calls seen for each task it receives and done after each completion.
+// worker long-polls and completes every task at once (a no-op block),
+// calling seen, when set, for each task just before completing it.
 type worker struct {
 	e     *env
 	id    string
@@ -260,11 +260,11 @@ func (w *worker) run(ctx context.Context) {
 	}
 }
 
-func startWorkers(ctx context.Context, e *env, n, max int, seen func(task)) (*sync.WaitGroup, []*worker) {
+func startWorkers(ctx context.Context, e *env, n, max int) (*sync.WaitGroup, []*worker) {
 	var wg sync.WaitGroup
 	ws := make([]*worker, n)
 	for i := range ws {
-		ws[i] = &worker{e: e, id: fmt.Sprintf("bench-%d", i), max: max, seen: seen}
+		ws[i] = &worker{e: e, id: fmt.Sprintf("bench-%d", i), max: max}
 		wg.Add(1)
 		go func(w *worker) { defer wg.Done(); w.run(ctx) }(ws[i])
 	}
@@ -319,19 +319,19 @@ func (e *env) chain(ctx context.Context) ([]Result, error) {
 	var gaps []time.Duration
 	var lastDone time.Time
 	wctx, stop := context.WithCancel(ctx)
-	w := &worker{e: e, id: "bench-chain", max: 1}
-	w.seen = func(task) {
+	// seen runs as a task arrives, just before its completion is sent: the
+	// gap since the previous completion was sent is one step's overhead.
+	w := &worker{e: e, id: "bench-chain", max: 1, seen: func(task) {
 		mu.Lock()
+		defer mu.Unlock()
 		if !lastDone.IsZero() {
 			gaps = append(gaps, time.Since(lastDone))
 		}
-		mu.Unlock()
-	}
-	// Record the moment each completion is sent.
-	wrapped := &timedWorker{worker: w, mark: func() { mu.Lock(); lastDone = time.Now(); mu.Unlock() }}
+		lastDone = time.Now()
+	}}
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); wrapped.run(wctx) }()
+	go func() { defer wg.Done(); w.run(wctx) }()
 	start := time.Now()
 	id, err := e.start(ctx, "bench-chain", map[string]any{})
 	if err == nil {
@@ -351,29 +351,6 @@ func (e *env) chain(ctx context.Context) ([]Result, error) {
 	}, nil
 }
 
-type timedWorker struct {
-	*worker
-	mark func()
-}
-
-func (w *timedWorker) run(ctx context.Context) {
-	for ctx.Err() == nil {
-		var res struct {
-			Tasks []task `json:"tasks"`
-		}
-		if err := w.e.call(ctx, "POST", "/api/v1/tasks/poll", map[string]any{
-			"worker_id": w.id, "queues": []string{"bench.noop"}, "max": 1, "wait": "5s"}, &res); err != nil {
-			continue
-		}
-		for _, t := range res.Tasks {
-			w.seen(t)
-			w.mark()
-			w.e.call(ctx, "POST", "/api/v1/tasks/"+t.ID+"/complete",
-				map[string]any{"lease": t.Lease, "output": map[string]any{}}, nil)
-		}
-	}
-}
-
 // Workload 2: 1,000 runs of a 5-step flow (a 2-way fork inside), 100 in
 // flight; steps/s and run latency.
 func (e *env) manyRuns(ctx context.Context) ([]Result, error) {
@@ -382,7 +359,7 @@ func (e *env) manyRuns(ctx context.Context) ([]Result, error) {
 		inFlight = 1
 	}
 	wctx, stop := context.WithCancel(ctx)
-	wg, ws := startWorkers(wctx, e, 8, 16, nil)
+	wg, ws := startWorkers(wctx, e, 8, 16)
 	defer func() { stop(); wg.Wait() }()
 	lat := make([]time.Duration, runs)
 	var next atomic.Int64
@@ -433,7 +410,7 @@ func (e *env) manyRuns(ctx context.Context) ([]Result, error) {
 func (e *env) bigMap(ctx context.Context) ([]Result, error) {
 	n := 10000 / e.cfg.Scale
 	wctx, stop := context.WithCancel(ctx)
-	wg, _ := startWorkers(wctx, e, 8, 32, nil)
+	wg, _ := startWorkers(wctx, e, 8, 32)
 	defer func() { stop(); wg.Wait() }()
 	start := time.Now()
 	id, err := e.start(ctx, "bench-map", map[string]any{"n": n})
@@ -451,7 +428,7 @@ func (e *env) bigMap(ctx context.Context) ([]Result, error) {
 // store issued over the period.
 func (e *env) idle(ctx context.Context) ([]Result, error) {
 	wctx, stop := context.WithCancel(ctx)
-	wg, _ := startWorkers(wctx, e, 10, 4, nil)
+	wg, _ := startWorkers(wctx, e, 10, 4)
 	time.Sleep(2 * time.Second) // let the workers park
 	before := e.count()
 	time.Sleep(e.cfg.IdleFor)
