@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -61,41 +60,7 @@ func TestReplicasShareOnePostgres(t *testing.T) {
 		}
 		return len(page.Runs) == runs, fmt.Sprintf("%d of %d succeeded", len(page.Runs), runs)
 	})
-	for i, id := range ids {
-		var r run
-		if err := a.do(ctx, "GET", "/api/v1/runs/"+id, nil, &r); err != nil {
-			t.Fatal(err)
-		}
-		var out struct{ V float64 }
-		json.Unmarshal(r.Output, &out)
-		if want := float64(4*i + 238); r.Status != "succeeded" || out.V != want {
-			t.Errorf("run %d: status %s output %s, want succeeded with v=%v", i, r.Status, r.Output, want)
-		}
-		evs := events(t, a, id)
-		finished, succeeded := 0, map[string]int{}
-		for _, e := range evs {
-			if e.Path == "" && (e.To == "succeeded" || e.To == "failed") {
-				finished++
-			}
-			if e.Path != "" && e.To == "succeeded" {
-				succeeded[e.Path]++
-			}
-		}
-		if finished != 1 {
-			t.Errorf("run %s finished %d times in its history, want 1", id, finished)
-		}
-		for _, s := range r.Steps {
-			if succeeded[s.Path] != 1 {
-				t.Errorf("run %s step %s succeeded %d times, want 1", id, s.Path, succeeded[s.Path])
-			}
-		}
-	}
-	w.accepted.Range(func(k, v any) bool {
-		if n := atomic.LoadInt64(v.(*int64)); n > 1 {
-			t.Errorf("step %s: %d completions accepted, want at most 1", k, n)
-		}
-		return true
-	})
+	checkCrashRuns(t, a, ids, w)
 	t.Logf("%d runs on 3 replicas (one killed at run %d): all succeeded once; %d completions", runs, runs/2, w.done.Load())
 }
 
