@@ -48,6 +48,7 @@ type change struct {
 	Name      string          // signal name
 	Payload   json.RawMessage // signal payload
 	Child     *Run            // finished child run
+	Claimed   *Claim          // the claim of the task a report is about
 }
 
 // errStale marks a report about an attempt the run has moved past (a
@@ -251,6 +252,11 @@ func (d *decider) apply(ch change) error {
 		d.event("signal.kept", "", "", "", map[string]any{"signal": ch.Name})
 		return nil
 	case chTimer:
+		if ch.Timer.Kind == TimerStepTimeout {
+			if st := d.steps[ch.Timer.Path]; st != nil && st.Attempt == ch.Timer.Attempt && !r.Status.Finished() {
+				d.started(st, ch.Claimed)
+			}
+		}
 		return d.applyTimer(ch.Timer)
 	}
 
@@ -284,6 +290,7 @@ func (d *decider) apply(ch change) error {
 		if (st.Status != StepRunning && st.Status != StepScheduled) || st.Attempt != ch.Attempt {
 			return fmt.Errorf("step %q is %s at attempt %d; report for attempt %d: %w", st.Path, st.Status, st.Attempt, ch.Attempt, errStale)
 		}
+		d.started(st, ch.Claimed)
 		if ch.Kind == chCompleted {
 			n := d.node(st)
 			var out any
@@ -377,7 +384,7 @@ func (d *decider) applyTimer(t Timer) error {
 		}
 		d.finishStep(st, StepTimedOut, &ErrorInfo{Message: msg, Type: "timeout"})
 	case TimerStepTimeout:
-		if st.Status != StepRunning || st.Attempt != t.Attempt {
+		if (st.Status != StepRunning && st.Status != StepScheduled) || st.Attempt != t.Attempt {
 			return fmt.Errorf("step %q is %s at attempt %d: %w", st.Path, st.Status, st.Attempt, errStale)
 		}
 		d.fx.Abandon = append(d.fx.Abandon, st.Path)
@@ -591,8 +598,8 @@ func (d *decider) finishStep(st *Step, s StepStatus, e *ErrorInfo) {
 			a.StartedAt = &t
 		}
 	}
-	// A task has a timer only under a step timeout (set when claimed).
-	if st.Type == flows.TypeWait || st.Type == typeCompensate || (st.Type == flows.TypeTask && d.stepTimeout(st) > 0) {
+	// Waits have timers; an attempt's deadline lives on its task row.
+	if st.Type == flows.TypeWait {
 		d.fx.DropTimers = append(d.fx.DropTimers, st.Path)
 	}
 	if st.Type == flows.TypeMap {
@@ -1110,7 +1117,7 @@ func (d *decider) enqueue(st *Step, visible time.Time) {
 		Task: Task{ID: taskID(d.run.ID, st.Path, st.Seq, st.Attempt), RunID: d.run.ID, Ref: st.Ref, Path: st.Path,
 			Block: def.Name, Version: def.Version, Attempt: st.Attempt, Input: st.Input},
 		StepSeq: st.Seq, Queue: QueueOf(def), State: state, VisibleAt: visible, LeaseDuration: leaseFor(def),
-		Resources: def.Resources, Concurrency: def.Concurrency, CreatedAt: d.now,
+		Resources: def.Resources, Concurrency: def.Concurrency, CreatedAt: d.now, Timeout: d.stepTimeout(st),
 	})
 }
 

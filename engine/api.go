@@ -84,6 +84,13 @@ func (e *Engine) GetRun(ctx context.Context, id string, withSteps bool) (Run, er
 	if err != nil {
 		return Run{}, err
 	}
+	if withSteps && !r.Status.Finished() {
+		leased, err := e.store.LeasedTasks(ctx, id)
+		if err != nil {
+			return Run{}, err
+		}
+		overlayClaims(&r, leased)
+	}
 	r.Meta = nil
 	return r, nil
 }

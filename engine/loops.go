@@ -146,7 +146,26 @@ func (e *Engine) fireDue(ctx context.Context, now time.Time) error {
 				if err != nil {
 					return err
 				}
-				if cur.Lease != t.Lease || cur.LeaseExpiresAt == nil || cur.LeaseExpiresAt.After(now) {
+				if cur.Lease != t.Lease {
+					return nil // reported meanwhile
+				}
+				if cur.DeadlineAt != nil && !cur.DeadlineAt.After(now) && (cur.LeaseExpiresAt == nil || cur.LeaseExpiresAt.After(now)) {
+					// The attempt ran past its step timeout: time it out
+					// (its task is asked to stop) once.
+					if err := tx.ClearDeadline(ctx, t.ID, t.Lease); err != nil {
+						if errors.Is(err, ErrConflict) {
+							return nil
+						}
+						return err
+					}
+					timer := Timer{RunID: t.RunID, Path: t.Path, Kind: TimerStepTimeout, Attempt: t.Attempt, DueAt: *cur.DeadlineAt}
+					err = e.applyTx(ctx, tx, t.RunID, change{Kind: chTimer, Actor: "engine", Path: t.Path, Timer: timer, Claimed: claimOf(cur)}, n)
+					if ignorable(err) {
+						return nil
+					}
+					return err
+				}
+				if cur.LeaseExpiresAt == nil || cur.LeaseExpiresAt.After(now) {
 					return nil // heartbeat extended it meanwhile
 				}
 				if err := tx.ConsumeTask(ctx, t.ID, t.Lease); err != nil {
@@ -155,7 +174,7 @@ func (e *Engine) fireDue(ctx context.Context, now time.Time) error {
 					}
 					return err
 				}
-				err = e.applyTx(ctx, tx, t.RunID, change{Kind: chLeaseExpired, Actor: "engine", Path: t.Path, Attempt: t.Attempt}, n)
+				err = e.applyTx(ctx, tx, t.RunID, change{Kind: chLeaseExpired, Actor: "engine", Path: t.Path, Attempt: t.Attempt, Claimed: claimOf(cur)}, n)
 				if ignorable(err) {
 					return nil
 				}

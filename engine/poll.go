@@ -106,48 +106,41 @@ func (e *Engine) touchWorker(ctx context.Context, p PollParams) {
 	}
 }
 
-// claim leases tasks and marks their steps running, in one transaction.
+// claim leases tasks. It writes only the task rows (lease, claim time,
+// attempt deadline): the step's running phase is recorded with the report.
+// A claimable task always belongs to a live scheduled step, since every
+// decision that moves a step on deletes its ready task in the same
+// transaction.
 func (e *Engine) claim(ctx context.Context, p PollParams) ([]Task, error) {
 	var out []Task
 	err := e.inTxGroup(ctx, func(tx Store, n *txNotes) error {
-		out = out[:0]
-		lease := newID(16)
-		recs, err := tx.ClaimTasks(ctx, ClaimParams{Queues: p.Queues, Max: p.Max, WorkerID: p.WorkerID, Resources: p.Resources, Lease: lease, Now: e.now()})
-		if err != nil {
-			return err
-		}
-		// One lock order across claimers: by run, then path.
-		sort.SliceStable(recs, func(i, j int) bool {
-			if recs[i].RunID != recs[j].RunID {
-				return recs[i].RunID < recs[j].RunID
-			}
-			return recs[i].StepSeq < recs[j].StepSeq
-		})
-		for _, t := range recs {
-			err := e.applyTx(ctx, tx, t.RunID, change{Kind: chClaimed, Actor: worker(p.WorkerID), Path: t.Path, Attempt: t.Attempt, WorkerID: p.WorkerID}, n)
-			if errors.Is(err, ErrInvalidState) || errors.Is(err, errStale) || errors.Is(err, ErrNotFound) {
-				e.log.Warn("claimed task no longer wanted; dropped", attrTask(t.ID), attrRun(t.RunID), attrErr(err))
-				if err := tx.ConsumeTask(ctx, t.ID, t.Lease); err != nil && !errors.Is(err, ErrConflict) {
-					return err
-				}
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			out = append(out, t.Task)
-		}
-		for _, t := range recs {
-			if t.LeaseExpiresAt != nil {
-				n.dueAt(*t.LeaseExpiresAt) // lease expiries to watch
-			} else {
-				n.kick = true
-			}
-		}
-		return nil
+		var err error
+		out, err = e.claimTx(ctx, tx, p, n)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim tasks: %w", err)
+	}
+	return out, nil
+}
+
+// claimTx leases tasks in the caller's transaction.
+func (e *Engine) claimTx(ctx context.Context, tx Store, p PollParams, n *txNotes) ([]Task, error) {
+	recs, err := tx.ClaimTasks(ctx, ClaimParams{Queues: p.Queues, Max: p.Max, WorkerID: p.WorkerID, Resources: p.Resources, Lease: newID(16), Now: e.now()})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Task, 0, len(recs))
+	for _, t := range recs {
+		out = append(out, t.Task)
+		if t.LeaseExpiresAt != nil {
+			n.dueAt(*t.LeaseExpiresAt) // lease expiries to watch
+		} else {
+			n.kick = true
+		}
+		if t.DeadlineAt != nil {
+			n.dueAt(*t.DeadlineAt)
+		}
 	}
 	return out, nil
 }
@@ -159,60 +152,126 @@ func worker(id string) string {
 	return "worker:" + id
 }
 
+// ReportParams is a worker's report on a task: its output, or its error.
+type ReportParams struct {
+	TaskID string
+	Lease  string
+	Output json.RawMessage // the output of a completed task (nil: null)
+	Error  *TaskError      // set: the task failed
+	// Next, when set, leases the worker's next tasks in the report's own
+	// transaction (its Wait is ignored: the answer comes at once), so a
+	// busy worker costs one transaction per step instead of two.
+	Next *PollParams
+}
+
+// Report folds a worker's report into its run and, when p.Next asks,
+// leases the worker's next tasks in the same transaction.
+func (e *Engine) Report(ctx context.Context, p ReportParams) ([]Task, error) {
+	var mk func(t TaskRecord) change
+	if p.Error != nil {
+		te := *p.Error
+		mk = func(t TaskRecord) change {
+			return change{Kind: chFailed, Actor: worker(t.WorkerID), Path: t.Path, Attempt: t.Attempt,
+				Err: &ErrorInfo{Message: te.Message, Type: te.Type, Retryable: te.Retryable}, Retryable: te.Retryable}
+		}
+	} else {
+		output := p.Output
+		if len(output) == 0 {
+			output = json.RawMessage("null")
+		}
+		if !json.Valid(output) {
+			return nil, fmt.Errorf("output is not JSON: %w", ErrInvalidInput)
+		}
+		mk = func(t TaskRecord) change {
+			return change{Kind: chCompleted, Actor: worker(t.WorkerID), Path: t.Path, Attempt: t.Attempt, Output: output}
+		}
+	}
+	var next *PollParams
+	if p.Next != nil {
+		q := *p.Next
+		if len(q.Queues) == 0 {
+			return nil, fmt.Errorf("next: name at least one queue: %w", ErrInvalidInput)
+		}
+		if q.Max <= 0 {
+			q.Max = 1
+		}
+		if q.Max > 100 {
+			q.Max = 100
+		}
+		next = &q
+		e.touchWorker(ctx, q)
+	}
+	return e.report(ctx, p.TaskID, p.Lease, mk, next)
+}
+
 // report consumes a task's lease and folds the report into its run. A
 // stale or consumed lease is ErrConflict and changes nothing. A report
 // about an attempt the run has moved past (cancelled, timed out) is
-// accepted and recorded, but changes nothing else.
-func (e *Engine) report(ctx context.Context, taskID, lease string, mk func(t TaskRecord) change) error {
-	return e.inTxGroup(ctx, func(tx Store, n *txNotes) error {
-		t, err := tx.TakeTask(ctx, taskID, lease)
-		if err == nil && t.Concurrency > 0 && !n.queues[t.Queue] {
-			// A capped block's slot is free: its queue may have claimable work.
-			n.queues[t.Queue] = true
-			if err := tx.Notify(ctx, t.Queue); err != nil {
-				return err
-			}
-		}
-		if errors.Is(err, ErrConflict) {
-			// Say which: the rare path reads the task again.
-			if _, gerr := tx.GetTask(ctx, taskID); errors.Is(gerr, ErrNotFound) {
-				return fmt.Errorf("task %s: no such lease (already reported or expired): %w", taskID, ErrConflict)
-			}
-			return fmt.Errorf("task %s: stale lease: %w", taskID, ErrConflict)
-		}
-		if err != nil {
+// accepted and recorded, but changes nothing else. With next, the
+// worker's next tasks are leased in the same transaction.
+func (e *Engine) report(ctx context.Context, taskID, lease string, mk func(t TaskRecord) change, next *PollParams) ([]Task, error) {
+	var out []Task
+	err := e.inTxGroup(ctx, func(tx Store, n *txNotes) error {
+		out = nil
+		if err := e.reportTx(ctx, tx, taskID, lease, mk, n); err != nil {
 			return err
 		}
-		ch := mk(t)
-		err = e.applyTx(ctx, tx, t.RunID, ch, n)
-		if errors.Is(err, errStale) || errors.Is(err, ErrInvalidState) {
-			detail, _ := json.Marshal(map[string]any{"task_id": t.ID, "attempt": t.Attempt, "reason": err.Error()})
-			return tx.AppendEvents(ctx, []Event{{RunID: t.RunID, Time: e.now(), Actor: ch.Actor, Kind: "task.ignored", Path: t.Path, Detail: detail}})
+		if next == nil {
+			return nil
 		}
+		var err error
+		out, err = e.claimTx(ctx, tx, *next, n)
 		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	if next != nil && out == nil {
+		out = []Task{}
+	}
+	return out, nil
+}
+
+func (e *Engine) reportTx(ctx context.Context, tx Store, taskID, lease string, mk func(t TaskRecord) change, n *txNotes) error {
+	t, err := tx.TakeTask(ctx, taskID, lease)
+	if err == nil && t.Concurrency > 0 && !n.queues[t.Queue] {
+		// A capped block's slot is free: its queue may have claimable work.
+		n.queues[t.Queue] = true
+		if err := tx.Notify(ctx, t.Queue); err != nil {
+			return err
+		}
+	}
+	if errors.Is(err, ErrConflict) {
+		// Say which: the rare path reads the task again.
+		if _, gerr := tx.GetTask(ctx, taskID); errors.Is(gerr, ErrNotFound) {
+			return fmt.Errorf("task %s: no such lease (already reported or expired): %w", taskID, ErrConflict)
+		}
+		return fmt.Errorf("task %s: stale lease: %w", taskID, ErrConflict)
+	}
+	if err != nil {
+		return err
+	}
+	ch := mk(t)
+	ch.Claimed = claimOf(t)
+	err = e.applyTx(ctx, tx, t.RunID, ch, n)
+	if errors.Is(err, errStale) || errors.Is(err, ErrInvalidState) {
+		detail, _ := json.Marshal(map[string]any{"task_id": t.ID, "attempt": t.Attempt, "reason": err.Error()})
+		return tx.AppendEvents(ctx, []Event{{RunID: t.RunID, Time: e.now(), Actor: ch.Actor, Kind: "task.ignored", Path: t.Path, Detail: detail}})
+	}
+	return err
 }
 
 // Complete reports a task's output.
 func (e *Engine) Complete(ctx context.Context, taskID, lease string, output json.RawMessage) error {
-	if len(output) == 0 {
-		output = json.RawMessage("null")
-	}
-	if !json.Valid(output) {
-		return fmt.Errorf("output is not JSON: %w", ErrInvalidInput)
-	}
-	return e.report(ctx, taskID, lease, func(t TaskRecord) change {
-		return change{Kind: chCompleted, Actor: worker(t.WorkerID), Path: t.Path, Attempt: t.Attempt, Output: output}
-	})
+	_, err := e.Report(ctx, ReportParams{TaskID: taskID, Lease: lease, Output: output})
+	return err
 }
 
 // Fail reports a task's failure; it is retried per the block's policy when
 // retryable.
 func (e *Engine) Fail(ctx context.Context, taskID, lease string, te TaskError) error {
-	return e.report(ctx, taskID, lease, func(t TaskRecord) change {
-		return change{Kind: chFailed, Actor: worker(t.WorkerID), Path: t.Path, Attempt: t.Attempt,
-			Err: &ErrorInfo{Message: te.Message, Type: te.Type, Retryable: te.Retryable}, Retryable: te.Retryable}
-	})
+	_, err := e.Report(ctx, ReportParams{TaskID: taskID, Lease: lease, Error: &te})
+	return err
 }
 
 // Heartbeat extends a task's lease by its block's heartbeat timeout and

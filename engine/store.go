@@ -61,6 +61,9 @@ type Store interface {
 	// ClaimTasks leases up to p.Max visible tasks of p.Queues that fit
 	// p.Resources and their block's concurrency cap.
 	ClaimTasks(ctx context.Context, p ClaimParams) ([]TaskRecord, error)
+	// LeasedTasks lists the run's claimed tasks (readers show their steps
+	// as running).
+	LeasedTasks(ctx context.Context, runID string) ([]TaskRecord, error)
 	// GetTask reads a task by id (ErrNotFound when none).
 	GetTask(ctx context.Context, id string) (TaskRecord, error)
 	// ConsumeTask deletes the task if lease is its current lease; else
@@ -77,9 +80,13 @@ type Store interface {
 	// HoldTasks parks the run's ready tasks (hold) so no worker claims them
 	// while it is paused, or makes its held tasks ready again (visible now).
 	HoldTasks(ctx context.Context, runID string, hold bool, now time.Time) error
-	// ExpiredLeases returns leased tasks whose lease ended at or before now.
+	// ExpiredLeases returns leased tasks whose lease ended, or whose
+	// attempt deadline passed, at or before now.
 	ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]TaskRecord, error)
-	// NextWake is the earliest of: a leased task's expiry, a delayed ready
+	// ClearDeadline removes a leased task's attempt deadline once it has
+	// fired; ErrConflict when the lease is stale or the deadline gone.
+	ClearDeadline(ctx context.Context, id, lease string) error
+	// NextWake is the earliest of: a leased task's expiry or deadline, a delayed ready
 	// task's visibility after now, a timer's due time (ok=false: none).
 	NextWake(ctx context.Context, now time.Time) (t time.Time, ok bool, err error)
 
@@ -137,6 +144,11 @@ type TaskRecord struct {
 	Concurrency     int
 	CancelRequested bool
 	CreatedAt       time.Time
+	// Timeout is the attempt's step timeout (0: none); a claim sets
+	// DeadlineAt to ClaimedAt + Timeout.
+	Timeout    time.Duration
+	ClaimedAt  *time.Time
+	DeadlineAt *time.Time
 }
 
 // Timer kinds.

@@ -26,8 +26,7 @@ type Engine interface {
 	Signal(ctx context.Context, runID, name string, payload json.RawMessage, actor string) error
 
 	Poll(ctx context.Context, p engine.PollParams) ([]engine.Task, error)
-	Complete(ctx context.Context, taskID, lease string, output json.RawMessage) error
-	Fail(ctx context.Context, taskID, lease string, e engine.TaskError) error
+	Report(ctx context.Context, p engine.ReportParams) ([]engine.Task, error)
 	Heartbeat(ctx context.Context, taskID, lease string) (engine.HeartbeatResult, error)
 
 	Stats(ctx context.Context) (engine.Stats, error)

@@ -42,7 +42,7 @@ func (s *Server) postTaskPoll(c echo.Context) error {
 		problems = append(problems, "queues is required: list the queues this worker serves (a worker block's queue is its name unless dispatch.queue says otherwise)")
 	}
 	for _, q := range req.Queues {
-		if strings.HasPrefix(q, "http:") {
+		if engine.IsDispatchQueue(q) {
 			problems = append(problems, "queue "+q+" belongs to the server's HTTP dispatcher")
 		}
 	}
@@ -96,6 +96,7 @@ type leaseRequest struct {
 type completeRequest struct {
 	Lease  string          `json:"lease"`
 	Output json.RawMessage `json:"output"`
+	Next   *nextRequest    `json:"next"`
 }
 
 type failRequest struct {
@@ -104,7 +105,58 @@ type failRequest struct {
 		Message string `json:"message"`
 		Type    string `json:"type"`
 	} `json:"error"`
-	Retryable bool `json:"retryable"`
+	Retryable bool         `json:"retryable"`
+	Next      *nextRequest `json:"next"`
+}
+
+// nextRequest asks a report to lease the worker's next tasks in the same
+// transaction: the answer is then 200 {"tasks": [...]} (possibly empty,
+// and the worker long-polls) instead of 204.
+type nextRequest struct {
+	WorkerID  string             `json:"worker_id"`
+	Queues    []string           `json:"queues"`
+	Max       int                `json:"max"`
+	Resources map[string]float64 `json:"resources"`
+}
+
+func (n *nextRequest) params() (*engine.PollParams, error) {
+	if n == nil {
+		return nil, nil
+	}
+	var problems []string
+	if strings.TrimSpace(n.WorkerID) == "" {
+		problems = append(problems, "next.worker_id is required: name the worker, as in its polls")
+	}
+	if len(n.Queues) == 0 {
+		problems = append(problems, "next.queues is required: list the queues this worker serves, as in its polls")
+	}
+	for _, q := range n.Queues {
+		if engine.IsDispatchQueue(q) {
+			problems = append(problems, "next.queues: queue "+q+" belongs to the server's HTTP dispatcher")
+		}
+	}
+	if n.Max == 0 {
+		n.Max = 1
+	}
+	if n.Max < 0 || n.Max > maxPollTasks {
+		problems = append(problems, "next.max must be between 1 and 100")
+	}
+	if len(problems) > 0 {
+		return nil, badRequest("%s", strings.Join(problems, "; "))
+	}
+	return &engine.PollParams{WorkerID: n.WorkerID, Queues: n.Queues, Max: n.Max, Resources: n.Resources}, nil
+}
+
+// reported answers a report: 204, or the next tasks when it asked for them.
+func (s *Server) reported(c echo.Context, next *engine.PollParams, tasks []engine.Task) error {
+	if next == nil {
+		return c.NoContent(http.StatusNoContent)
+	}
+	if tasks == nil {
+		tasks = []engine.Task{}
+	}
+	s.metrics.polled(tasks, 0)
+	return c.JSON(http.StatusOK, map[string]any{"tasks": tasks})
 }
 
 func needLease(lease string) error {
@@ -123,12 +175,17 @@ func (s *Server) postTaskComplete(c echo.Context) error {
 	if err := needLease(req.Lease); err != nil {
 		return err
 	}
+	next, err := req.Next.params()
+	if err != nil {
+		return err
+	}
 	id := c.Param("id")
-	if err := s.deps.Engine.Complete(c.Request().Context(), id, req.Lease, rawOrNull(req.Output)); err != nil {
+	tasks, err := s.deps.Engine.Report(c.Request().Context(), engine.ReportParams{TaskID: id, Lease: req.Lease, Output: rawOrNull(req.Output), Next: next})
+	if err != nil {
 		return err
 	}
 	s.metrics.reported(id, "succeeded")
-	return c.NoContent(http.StatusNoContent)
+	return s.reported(c, next, tasks)
 }
 
 // postTaskFail reports a task's failure: 204, or 409 lease_conflict.
@@ -143,15 +200,18 @@ func (s *Server) postTaskFail(c echo.Context) error {
 	if req.Error.Message == "" {
 		req.Error.Message = "the worker reported a failure without a message"
 	}
+	next, err := req.Next.params()
+	if err != nil {
+		return err
+	}
 	id := c.Param("id")
-	err := s.deps.Engine.Fail(c.Request().Context(), id, req.Lease, engine.TaskError{
-		Message: req.Error.Message, Type: req.Error.Type, Retryable: req.Retryable,
-	})
+	tasks, err := s.deps.Engine.Report(c.Request().Context(), engine.ReportParams{TaskID: id, Lease: req.Lease, Next: next,
+		Error: &engine.TaskError{Message: req.Error.Message, Type: req.Error.Type, Retryable: req.Retryable}})
 	if err != nil {
 		return err
 	}
 	s.metrics.reported(id, "failed")
-	return c.NoContent(http.StatusNoContent)
+	return s.reported(c, next, tasks)
 }
 
 // postTaskHeartbeat extends a task's lease.

@@ -34,6 +34,9 @@ type taskRow struct {
 	Concurrency     int     `gorm:"column:concurrency"`
 	CancelRequested int     `gorm:"column:cancel_requested"`
 	CreatedAt       int64   `gorm:"column:created_at"`
+	ClaimedAt       *int64  `gorm:"column:claimed_at"`
+	TimeoutUS       int64   `gorm:"column:timeout_us"`
+	DeadlineAt      *int64  `gorm:"column:deadline_at"`
 }
 
 func (w taskRow) record() engine.TaskRecord {
@@ -43,6 +46,7 @@ func (w taskRow) record() engine.TaskRecord {
 		StepSeq: w.StepSeq, Queue: w.Queue, State: w.State, VisibleAt: fromUS(w.VisibleAt), LeaseDuration: time.Duration(w.LeaseUS) * time.Microsecond,
 		LeaseExpiresAt: fromUSPtr(w.LeaseExpiresAt), WorkerID: ptrStr(w.WorkerID), Concurrency: w.Concurrency,
 		CancelRequested: w.CancelRequested != 0, CreatedAt: fromUS(w.CreatedAt),
+		Timeout: time.Duration(w.TimeoutUS) * time.Microsecond, ClaimedAt: fromUSPtr(w.ClaimedAt), DeadlineAt: fromUSPtr(w.DeadlineAt),
 	}
 	if r := decode[map[string]float64](w.Resources); r != nil {
 		t.Resources = *r
@@ -66,7 +70,7 @@ func (s *Store) AddTasks(ctx context.Context, tasks []engine.TaskRecord) error {
 		}
 		w := taskRow{ID: t.ID, RunID: t.RunID, Path: t.Path, Ref: t.Ref, Attempt: t.Attempt, StepSeq: t.StepSeq, Queue: t.Queue, Block: t.Block,
 			Version: t.Version, Input: rawPtr(t.Input), State: state, VisibleAt: us(t.VisibleAt), LeaseUS: t.LeaseDuration.Microseconds(),
-			Resources: res, Concurrency: t.Concurrency, CreatedAt: us(t.CreatedAt)}
+			Resources: res, Concurrency: t.Concurrency, CreatedAt: us(t.CreatedAt), TimeoutUS: t.Timeout.Microseconds()}
 		if err := s.q(ctx).Table("tasks").Create(&w).Error; err != nil {
 			return fmt.Errorf("add task %s: %w", t.ID, err)
 		}
@@ -163,8 +167,9 @@ func (s *Store) ClaimTasks(ctx context.Context, p engine.ClaimParams) ([]engine.
 			return nil
 		}
 		var rows []taskRow
-		if err := tx.q(ctx).Raw(`UPDATE tasks SET state = 'leased', lease = ?, worker_id = ?, lease_expires_at = ? + lease_us, cancel_requested = 0
-WHERE id IN ? AND state = 'ready' RETURNING *`, p.Lease, p.WorkerID, us(p.Now), ids).Scan(&rows).Error; err != nil {
+		if err := tx.q(ctx).Raw(`UPDATE tasks SET state = 'leased', lease = ?, worker_id = ?, lease_expires_at = ? + lease_us, cancel_requested = 0,
+claimed_at = ?, deadline_at = CASE WHEN timeout_us > 0 THEN ? + timeout_us END
+WHERE id IN ? AND state = 'ready' RETURNING *`, p.Lease, p.WorkerID, us(p.Now), us(p.Now), us(p.Now), ids).Scan(&rows).Error; err != nil {
 			return fmt.Errorf("claim tasks: %w", err)
 		}
 		for _, w := range rows {
@@ -190,6 +195,19 @@ func (s *Store) GetTask(ctx context.Context, id string) (engine.TaskRecord, erro
 		return engine.TaskRecord{}, fmt.Errorf("get task %s: %w", id, err)
 	}
 	return w.record(), nil
+}
+
+// LeasedTasks lists the run's claimed tasks.
+func (s *Store) LeasedTasks(ctx context.Context, runID string) ([]engine.TaskRecord, error) {
+	var rows []taskRow
+	if err := s.q(ctx).Raw("SELECT * FROM tasks WHERE run_id = ? AND state = 'leased' ORDER BY path", runID).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("leased tasks of %s: %w", runID, err)
+	}
+	out := make([]engine.TaskRecord, len(rows))
+	for i, w := range rows {
+		out[i] = w.record()
+	}
+	return out, nil
 }
 
 // ConsumeTask deletes a leased task when lease is current.
@@ -229,6 +247,18 @@ func (s *Store) ExtendLease(ctx context.Context, id, lease string, until time.Ti
 	return rows[0].record(), nil
 }
 
+// ClearDeadline removes a fired attempt deadline from a leased task.
+func (s *Store) ClearDeadline(ctx context.Context, id, lease string) error {
+	res := s.q(ctx).Exec("UPDATE tasks SET deadline_at = NULL WHERE id = ? AND lease = ? AND state = 'leased' AND deadline_at IS NOT NULL", id, lease)
+	if res.Error != nil {
+		return fmt.Errorf("clear deadline of %s: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return engine.ErrConflict
+	}
+	return nil
+}
+
 // AbandonTasks drops the run's ready tasks and asks leased ones to stop.
 func (s *Store) AbandonTasks(ctx context.Context, runID string, paths []string) error {
 	del := s.q(ctx).Where("run_id = ? AND state IN ('ready', 'held')", runID)
@@ -266,7 +296,10 @@ func (s *Store) HoldTasks(ctx context.Context, runID string, hold bool, now time
 // ExpiredLeases lists leased tasks whose lease has run out.
 func (s *Store) ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]engine.TaskRecord, error) {
 	var rows []taskRow
-	if err := s.q(ctx).Table("tasks").Where("state = 'leased' AND lease_expires_at <= ?", us(now)).Order("lease_expires_at").Limit(limit).Find(&rows).Error; err != nil {
+	if err := s.q(ctx).Raw(`SELECT * FROM tasks WHERE id IN (
+SELECT id FROM tasks WHERE state = 'leased' AND lease_expires_at <= ?
+UNION SELECT id FROM tasks WHERE state = 'leased' AND deadline_at <= ?)
+ORDER BY lease_expires_at, id LIMIT ?`, us(now), us(now), limit).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("expired leases: %w", err)
 	}
 	out := make([]engine.TaskRecord, len(rows))
@@ -279,15 +312,16 @@ func (s *Store) ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]
 // NextWake is the earliest future moment something becomes due, in one
 // statement (the timer loop asks after every wake-up).
 func (s *Store) NextWake(ctx context.Context, now time.Time) (time.Time, bool, error) {
-	var a, b, c *int64
+	var a, b, c, d *int64
 	row := s.q(ctx).Raw(`SELECT (SELECT min(lease_expires_at) FROM tasks WHERE state = 'leased'),
 (SELECT min(visible_at) FROM tasks WHERE state = 'ready' AND visible_at > ?),
-(SELECT min(due_at) FROM timers)`, us(now)).Row()
-	if err := row.Scan(&a, &b, &c); err != nil {
+(SELECT min(due_at) FROM timers),
+(SELECT min(deadline_at) FROM tasks WHERE state = 'leased' AND deadline_at IS NOT NULL)`, us(now)).Row()
+	if err := row.Scan(&a, &b, &c, &d); err != nil {
 		return time.Time{}, false, fmt.Errorf("next wake: %w", err)
 	}
 	var best *int64
-	for _, v := range []*int64{a, b, c} {
+	for _, v := range []*int64{a, b, c, d} {
 		if v != nil && (best == nil || *v < *best) {
 			best = v
 		}
