@@ -136,16 +136,33 @@ func (d *decider) finishStep(st *Step, s StepStatus, e *ErrorInfo) {
 			a.StartedAt = &t
 		}
 	}
-	// A task has a timer only under a step timeout (set when claimed).
-	if st.Type == flows.TypeWait || st.Type == typeCompensate || (st.Type == flows.TypeTask && d.stepTimeout(st) > 0) {
-		d.fx.DropTimers = append(d.fx.DropTimers, st.Path)
-	}
-	if st.Type == flows.TypeMap {
-		d.setMapCount(st.Path, nil)
+	if k := blockTable[st.Type]; k != nil {
+		k.finished(d, st)
 	}
 }
 
 func (d *decider) failStep(st *Step, e *ErrorInfo) { d.finishStep(st, StepFailed, e) }
+
+// A task (an external block) becomes a task record that a worker or the
+// HTTP dispatcher claims; attempts, retries and leases follow its
+// definition.
+type taskBlock struct{}
+
+func (taskBlock) start(d *decider, n *flows.Node, st *Step, sc *scope) {
+	d.startExternal(st, n.Def, n.InputValue, sc, n.Ref)
+}
+
+func (taskBlock) drive(*decider, *flows.Node, *Step, *scope) {}
+func (taskBlock) stop(d *decider, st *Step)                  { d.fx.Abandon = append(d.fx.Abandon, st.Path) }
+
+// A task has a timer only under a step timeout (set when claimed).
+func (taskBlock) finished(d *decider, st *Step) {
+	if d.stepTimeout(st) > 0 {
+		d.fx.DropTimers = append(d.fx.DropTimers, st.Path)
+	}
+}
+
+func (taskBlock) control() bool { return false }
 
 // startExternal validates the input and queues the first attempt.
 func (d *decider) startExternal(st *Step, def *blocks.Definition, iv *flows.Value, sc *scope, ref string) {

@@ -6,6 +6,22 @@ import (
 	"github.com/weftlabs/weft/flows"
 )
 
+// A fork runs its branches side by side: join all waits for every branch
+// (the first failure cancels the rest), join any takes the first to
+// succeed and cancels the others.
+type forkBlock struct{}
+
+func (forkBlock) start(d *decider, n *flows.Node, st *Step, sc *scope) {
+	d.begin(st)
+	st.Control = &StepControl{}
+	st.Status = StepRunning
+}
+
+func (forkBlock) drive(d *decider, n *flows.Node, st *Step, sc *scope) { d.driveFork(n, st, sc) }
+func (forkBlock) stop(*decider, *Step)                                 {}
+func (forkBlock) finished(*decider, *Step)                             {}
+func (forkBlock) control() bool                                        { return true }
+
 func lastRef(nodes []*flows.Node) string {
 	if len(nodes) == 0 {
 		return ""

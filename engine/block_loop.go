@@ -8,6 +8,21 @@ import (
 	"github.com/weftlabs/weft/flows"
 )
 
+// A loop runs its blocks again while its condition holds, up to
+// max_iterations; its output is the last iteration's.
+type loopBlock struct{}
+
+func (loopBlock) start(d *decider, n *flows.Node, st *Step, sc *scope) {
+	d.begin(st)
+	st.Control = &StepControl{}
+	st.Status = StepRunning
+}
+
+func (loopBlock) drive(d *decider, n *flows.Node, st *Step, sc *scope) { d.driveLoop(n, st, sc) }
+func (loopBlock) stop(*decider, *Step)                                 {}
+func (loopBlock) finished(*decider, *Step)                             {}
+func (loopBlock) control() bool                                        { return true }
+
 func (d *decider) driveLoop(n *flows.Node, st *Step, sc *scope) {
 	if d.partial != "" && sc.prefix == "" && d.partial != n.Ref+"["+strconv.Itoa(st.Control.Iteration)+"]." {
 		d.needAll = true // its current iteration is not loaded

@@ -2,12 +2,47 @@ package engine
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/weftlabs/weft/flows"
 )
+
+// A map runs its blocks once per item of a list, at most concurrency
+// iterations at a time; its output is the list of their last outputs.
+type mapBlock struct{}
+
+func (mapBlock) start(d *decider, n *flows.Node, st *Step, sc *scope) {
+	d.begin(st)
+	v, err := n.ItemsProg.Eval(d.env(n.ItemsProg.Names(), sc))
+	if err != nil {
+		d.failStep(st, &ErrorInfo{Message: err.Error(), Type: "expression"})
+		return
+	}
+	items, ok := asList(v)
+	if !ok && v != nil {
+		d.failStep(st, &ErrorInfo{Message: fmt.Sprintf("map %q: items must be a list, got %T", n.Ref, v), Type: "expression"})
+		return
+	}
+	b, err := json.Marshal(items)
+	if err != nil {
+		d.failStep(st, &ErrorInfo{Message: "map items are not JSON: " + err.Error(), Type: "expression"})
+		return
+	}
+	if items == nil {
+		b = json.RawMessage("[]")
+	}
+	st.Input, _ = json.Marshal(map[string]any{"items": json.RawMessage(b)})
+	st.Control = &StepControl{Items: b}
+	st.Status = StepRunning
+}
+
+func (mapBlock) drive(d *decider, n *flows.Node, st *Step, sc *scope) { d.driveMap(n, st, sc) }
+func (mapBlock) stop(*decider, *Step)                                 {}
+func (mapBlock) finished(d *decider, st *Step)                        { d.setMapCount(st.Path, nil) }
+func (mapBlock) control() bool                                        { return true }
 
 // setMapCount records (nil: forgets) a running map's counters in the
 // run's meta, copying the shared map first.

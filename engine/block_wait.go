@@ -8,6 +8,21 @@ import (
 	"github.com/weftlabs/weft/flows"
 )
 
+// A wait holds its sequence until a signal, a duration or a time (timers
+// in the shell), within an optional timeout.
+type waitBlock struct{}
+
+func (waitBlock) start(d *decider, n *flows.Node, st *Step, sc *scope) {
+	d.begin(st)
+	d.startWait(n, st, sc)
+}
+
+func (waitBlock) drive(*decider, *flows.Node, *Step, *scope) {}
+func (waitBlock) stop(*decider, *Step)                       {}
+func (waitBlock) finished(d *decider, st *Step)              { d.fx.DropTimers = append(d.fx.DropTimers, st.Path) }
+func (waitBlock) control() bool                              { return false }
+
+// waitingFor is the earliest step waiting for signal.
 func (d *decider) waitingFor(signal string) *Step {
 	d.wantAll()
 	var best *Step
@@ -68,6 +83,16 @@ func (d *decider) startWait(n *flows.Node, st *Step, sc *scope) {
 		d.fx.Timers = append(d.fx.Timers, Timer{RunID: d.run.ID, Path: st.Path, Kind: TimerWake, DueAt: d.now.Add(time.Duration(n.Duration))})
 		d.waitTimeout(n, st)
 	}
+}
+
+// waitTimedOut ends a wait whose timeout fired.
+func (d *decider) waitTimedOut(st *Step) {
+	n := d.node(st)
+	msg := "wait timed out"
+	if n != nil && n.Signal != "" {
+		msg = fmt.Sprintf("no signal %q within %s", n.Signal, time.Duration(n.Timeout))
+	}
+	d.finishStep(st, StepTimedOut, &ErrorInfo{Message: msg, Type: "timeout"})
 }
 
 func (d *decider) waitTimeout(n *flows.Node, st *Step) {

@@ -217,16 +217,7 @@ func (d *decider) apply(ch change) error {
 		if st.Status != StepWaiting || ch.Child == nil || st.ChildRunID != ch.Child.ID {
 			return fmt.Errorf("step %q is %s; child finished: %w", st.Path, st.Status, errStale)
 		}
-		c := ch.Child
-		if c.Status == RunSucceeded {
-			d.succeed(st, c.Output)
-			return nil
-		}
-		msg := fmt.Sprintf("subflow run %s %s", c.ID, c.Status)
-		if c.Error != nil && c.Error.Message != "" {
-			msg += ": " + c.Error.Message
-		}
-		d.finishStep(st, StepFailed, &ErrorInfo{Message: msg, Type: "subflow"})
+		d.childFinished(st, ch.Child)
 		return nil
 	}
 	return fmt.Errorf("unknown change %q", ch.Kind)
@@ -264,12 +255,7 @@ func (d *decider) applyTimer(t Timer) error {
 		if st.Status != StepWaiting {
 			return fmt.Errorf("step %q is %s: %w", st.Path, st.Status, errStale)
 		}
-		n := d.node(st)
-		msg := "wait timed out"
-		if n != nil && n.Signal != "" {
-			msg = fmt.Sprintf("no signal %q within %s", n.Signal, time.Duration(n.Timeout))
-		}
-		d.finishStep(st, StepTimedOut, &ErrorInfo{Message: msg, Type: "timeout"})
+		d.waitTimedOut(st)
 	case TimerStepTimeout:
 		if st.Status != StepRunning || st.Attempt != t.Attempt {
 			return fmt.Errorf("step %q is %s at attempt %d: %w", st.Path, st.Status, st.Attempt, errStale)

@@ -4,10 +4,48 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/weftlabs/weft/flows"
 )
+
+// A blockKind is what the engine does with one type of block. Each
+// lives in its own file (block_*.go; tasks in attempt.go, compensations
+// in failure.go).
+type blockKind interface {
+	// start does what reaching the block means. st is new and pending;
+	// the block leaves it scheduled, running (a control block), waiting
+	// or finished.
+	start(d *decider, n *flows.Node, st *Step, sc *scope)
+	// drive moves a running step along its children: it succeeds or fails
+	// the step when they are done. Blocks without children do nothing.
+	drive(d *decider, n *flows.Node, st *Step, sc *scope)
+	// stop releases what an unfinished step holds outside the run (a task,
+	// a child run) as the step is cancelled.
+	stop(d *decider, st *Step)
+	// finished tidies up after st reached a final status (its timers, its
+	// counters in the run's meta).
+	finished(d *decider, st *Step)
+	// control is true for a block whose step runs while its children do;
+	// Retry resumes such a step instead of starting it again.
+	control() bool
+}
+
+// blockTable is every type of block the engine runs, keyed by
+// flows.Node.Type (and Step.Type, which is the same but for the steps of
+// compensations). Adding a block type means a file with its blockKind,
+// a line here, and its schema in flows/.
+var blockTable = map[string]blockKind{
+	flows.TypeTask:     taskBlock{},
+	flows.TypeDecision: decisionBlock{},
+	flows.TypeFork:     forkBlock{},
+	flows.TypeMap:      mapBlock{},
+	flows.TypeLoop:     loopBlock{},
+	flows.TypeWait:     waitBlock{},
+	flows.TypeSubflow:  subflowBlock{},
+	flows.TypeLambda:   lambdaBlock{},
+	flows.TypeFail:     failBlock{},
+	typeCompensate:     compensateBlock{},
+}
 
 // drive schedules whatever the state allows until nothing moves.
 func (d *decider) drive() {
@@ -164,104 +202,19 @@ func (d *decider) start(n *flows.Node, sc *scope, path string) *Step {
 		block = n.Def.Name
 	}
 	st := d.newStep(path, n.Ref, n.Type, block)
-	t := d.now
-	switch n.Type {
-	case flows.TypeTask:
-		d.startExternal(st, n.Def, n.InputValue, sc, n.Ref)
-	case flows.TypeLambda:
-		st.StartedAt = &t
-		v, err := n.ExprProg.Eval(d.env(n.ExprProg.Names(), sc))
-		if err != nil {
-			d.failStep(st, &ErrorInfo{Message: err.Error(), Type: "expression"})
-			break
-		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			d.failStep(st, &ErrorInfo{Message: "lambda result is not JSON: " + err.Error(), Type: "expression"})
-			break
-		}
-		d.succeed(st, b)
-	case flows.TypeDecision:
-		st.StartedAt = &t
-		v, err := n.ExprProg.Eval(d.env(n.ExprProg.Names(), sc))
-		if err != nil {
-			d.failStep(st, &ErrorInfo{Message: err.Error(), Type: "expression"})
-			break
-		}
-		name := flows.Stringify(v)
-		st.Input, _ = json.Marshal(map[string]any{"case": name})
-		if _, ok := n.Cases[name]; !ok {
-			if n.Default == nil {
-				cases := make([]string, 0, len(n.Cases))
-				for k := range n.Cases {
-					cases = append(cases, k)
-				}
-				sort.Strings(cases)
-				d.skipOthers(n, "", sc)
-				d.failStep(st, &ErrorInfo{Message: fmt.Sprintf("decision %q chose %q, which is not a case (%s), and there is no default", n.Ref, name, strings.Join(cases, ", ")), Type: "decision"})
-				break
-			}
-		}
-		st.Control = &StepControl{Case: name}
-		st.Status = StepRunning
-		d.skipOthers(n, name, sc)
-	case flows.TypeFork:
-		st.StartedAt = &t
-		st.Control = &StepControl{}
-		st.Status = StepRunning
-	case flows.TypeMap:
-		st.StartedAt = &t
-		v, err := n.ItemsProg.Eval(d.env(n.ItemsProg.Names(), sc))
-		if err != nil {
-			d.failStep(st, &ErrorInfo{Message: err.Error(), Type: "expression"})
-			break
-		}
-		items, ok := asList(v)
-		if !ok && v != nil {
-			d.failStep(st, &ErrorInfo{Message: fmt.Sprintf("map %q: items must be a list, got %T", n.Ref, v), Type: "expression"})
-			break
-		}
-		b, err := json.Marshal(items)
-		if err != nil {
-			d.failStep(st, &ErrorInfo{Message: "map items are not JSON: " + err.Error(), Type: "expression"})
-			break
-		}
-		if items == nil {
-			b = json.RawMessage("[]")
-		}
-		st.Input, _ = json.Marshal(map[string]any{"items": json.RawMessage(b)})
-		st.Control = &StepControl{Items: b}
-		st.Status = StepRunning
-	case flows.TypeLoop:
-		st.StartedAt = &t
-		st.Control = &StepControl{}
-		st.Status = StepRunning
-	case flows.TypeWait:
-		st.StartedAt = &t
-		d.startWait(n, st, sc)
-	case flows.TypeSubflow:
-		st.StartedAt = &t
-		in, err := d.evalInput(n, n.InputValue, sc)
-		if err != nil {
-			d.failStep(st, &ErrorInfo{Message: "input: " + err.Error(), Type: "expression"})
-			break
-		}
-		st.Input = in
-		st.ChildRunID = childRunID(d.run.ID, st.Path, st.Seq)
-		st.Status = StepWaiting
-		d.fx.Children = append(d.fx.Children, childStart{ID: st.ChildRunID, Path: st.Path, Flow: n.FlowName, Version: n.FlowVersion, Input: in})
-	case flows.TypeFail:
-		st.StartedAt = &t
-		v, err := n.MessageValue.Eval(d.env(n.MessageValue.Names(), sc))
-		msg := flows.Stringify(v)
-		if err != nil {
-			msg = "fail message: " + err.Error()
-		}
-		d.failStep(st, &ErrorInfo{Message: msg, Type: "fail"})
-	default:
+	k := blockTable[n.Type]
+	if k == nil {
 		d.failStep(st, &ErrorInfo{Message: fmt.Sprintf("unknown block type %q", n.Type)})
+		return st
 	}
+	k.start(d, n, st, sc)
 	return st
+}
+
+// begin marks a block that the engine itself runs as started now.
+func (d *decider) begin(st *Step) {
+	t := d.now
+	st.StartedAt = &t
 }
 
 func (d *decider) skipSeq(nodes []*flows.Node, sc *scope) {
@@ -296,24 +249,7 @@ func (d *decider) driveControl(n *flows.Node, st *Step, sc *scope) {
 	if st.Status != StepRunning {
 		return
 	}
-	switch n.Type {
-	case flows.TypeDecision:
-		nodes, ok := n.Cases[st.Control.Case]
-		if !ok {
-			nodes = n.Default
-		}
-		res, out, e := d.seq(nodes, sc)
-		switch res {
-		case resDone:
-			d.succeed(st, out)
-		case resFailed:
-			d.failStep(st, e)
-		}
-	case flows.TypeFork:
-		d.driveFork(n, st, sc)
-	case flows.TypeMap:
-		d.driveMap(n, st, sc)
-	case flows.TypeLoop:
-		d.driveLoop(n, st, sc)
+	if k := blockTable[n.Type]; k != nil {
+		k.drive(d, n, st, sc)
 	}
 }

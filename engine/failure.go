@@ -20,13 +20,8 @@ func (d *decider) cancelStep(st *Step) {
 	if st.Status.Finished() {
 		return
 	}
-	switch st.Type {
-	case flows.TypeTask, typeCompensate:
-		d.fx.Abandon = append(d.fx.Abandon, st.Path)
-	case flows.TypeSubflow:
-		if st.ChildRunID != "" {
-			d.fx.CancelChildren = append(d.fx.CancelChildren, st.ChildRunID)
-		}
+	if k := blockTable[st.Type]; k != nil {
+		k.stop(d, st)
 	}
 	d.finishStep(st, StepCancelled, nil)
 }
@@ -97,8 +92,7 @@ func (d *decider) compensate() bool {
 		st := d.steps[path]
 		if st == nil {
 			st = d.newStep(path, n.Ref, typeCompensate, "")
-			sc := d.scopeOf(orig.Path)
-			d.startExternal(st, n.Compensate.Def, n.Compensate.InputValue, sc, "")
+			blockTable[typeCompensate].start(d, n, st, d.scopeOf(orig.Path))
 		}
 		if !st.Status.Finished() {
 			return false
@@ -106,3 +100,20 @@ func (d *decider) compensate() bool {
 	}
 	return true
 }
+
+// A compensation is the task that undoes a succeeded block (its
+// "compensate"), run while a failing run unwinds. Its step has the
+// block's ref, the path of the block's step plus compensateSuffix and
+// the type typeCompensate.
+type compensateBlock struct{}
+
+func (compensateBlock) start(d *decider, n *flows.Node, st *Step, sc *scope) {
+	d.startExternal(st, n.Compensate.Def, n.Compensate.InputValue, sc, "")
+}
+
+func (compensateBlock) drive(*decider, *flows.Node, *Step, *scope) {}
+func (compensateBlock) stop(d *decider, st *Step)                  { d.fx.Abandon = append(d.fx.Abandon, st.Path) }
+func (compensateBlock) finished(d *decider, st *Step) {
+	d.fx.DropTimers = append(d.fx.DropTimers, st.Path)
+}
+func (compensateBlock) control() bool { return false }

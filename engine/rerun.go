@@ -33,7 +33,7 @@ func (d *decider) resetForRetry() {
 			drop = true
 		case st.Status == StepSucceeded || st.Status == StepSkipped:
 		case n.Optional || (st.Control != nil && st.Control.Handled):
-		case st.Type == flows.TypeFork || st.Type == flows.TypeMap || st.Type == flows.TypeLoop || st.Type == flows.TypeDecision:
+		case blockTable[st.Type] != nil && blockTable[st.Type].control():
 			if st.Control == nil {
 				drop = true
 				break
