@@ -107,15 +107,27 @@ func newDecider(bp *flows.Blueprint, run Run, now time.Time, v validator) *decid
 	return d
 }
 
+// stepsInOrder is every step in creation order (Seq, then path), so that
+// what is done to each step in turn leaves advance in the same order
+// every time, not in Go's map order.
+func (d *decider) stepsInOrder() []*Step {
+	out := make([]*Step, 0, len(d.steps))
+	for _, st := range d.steps {
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Seq != out[j].Seq {
+			return out[i].Seq < out[j].Seq
+		}
+		return out[i].Path < out[j].Path
+	})
+	return out
+}
+
 // result assembles the new run and the writes.
 func (d *decider) result() (Run, effects, error) {
-	paths := make([]string, 0, len(d.steps))
-	for p := range d.steps {
-		paths = append(paths, p)
-	}
-	sort.Slice(paths, func(i, j int) bool { return d.steps[paths[i]].Seq < d.steps[paths[j]].Seq })
-	for _, p := range paths {
-		st := d.steps[p]
+	for _, st := range d.stepsInOrder() {
+		p := st.Path
 		d.run.Steps = append(d.run.Steps, *st)
 		if d.changed[p] {
 			d.fx.Changed = append(d.fx.Changed, *st)

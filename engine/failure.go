@@ -9,7 +9,7 @@ import (
 // cancelAll stops every unfinished step.
 func (d *decider) cancelAll() {
 	d.wantAll()
-	for _, st := range d.steps {
+	for _, st := range d.stepsInOrder() {
 		d.cancelStep(st)
 	}
 	d.fx.AbandonAll = true
@@ -30,7 +30,7 @@ func (d *decider) cancelStep(st *Step) {
 func (d *decider) cancelUnder(n *flows.Node, st *Step) {
 	d.wantAll()
 	prefix := strings.TrimSuffix(st.Path, st.Ref)
-	for _, s := range d.steps {
+	for _, s := range d.stepsInOrder() {
 		if s == st || s.Status.Finished() || !strings.HasPrefix(s.Path, prefix) {
 			continue
 		}
