@@ -13,7 +13,33 @@
 // place, external blocks become tasks. The shell (shell.go) loads the run
 // in a transaction, calls advance, and writes steps, the run (guarded by
 // its rev), tasks, timers and events in that same transaction, so a crash
-// loses nothing committed and doubles nothing.
+// loses nothing committed and doubles nothing. The same input always
+// gives the same output, effects in the same order: whatever advance
+// does to many steps at once it does in step order (Seq), never in Go's
+// map order.
+//
+// # Where the decision lives
+//
+//	advance.go        advance, advanceIn, the decider, assembling the result
+//	change.go         the changes advance applies, effects, errors
+//	attempt.go        tasks: attempts, retry, lease, queueing, succeed/finish
+//	drive.go          the block table; walking a sequence; starting a block
+//	block_decision.go block_fork.go block_map.go block_loop.go
+//	block_wait.go     block_subflow.go block_misc.go (lambda, fail)
+//	failure.go        cancellation, compensation, on_failure
+//	scope.go          what an expression sees at a point of the flow
+//	rerun.go          Retry (reset a run) and Rerun (the steps a new run keeps)
+//
+// Each type of block is a blockKind in the block table (drive.go): start
+// does what reaching it means, drive moves a running control block along
+// its children, stop releases what a cancelled step holds outside the run,
+// finished tidies up after it ends, control says whether Retry resumes it.
+// To add a system block: give it a type and a schema in flows/
+// (model.go, compile.go, schema/flow.json), write block_<type>.go with
+// its blockKind and block_<type>_test.go with table rows that call
+// advance directly (the helpers are in advance_test.go), add it to
+// blockTable, and show it in the UI (ui/graph.go). An iterating block
+// also teaches scopeOf (scope.go) what its iterations put in scope.
 //
 // # Run states
 //
