@@ -18,7 +18,8 @@ type stepCache struct {
 
 type cachedSteps struct {
 	rev   int64
-	steps []Step
+	run   *Run   // the run's row at rev, without steps (nil: not kept)
+	steps []Step // nil with run set: the steps are not kept
 }
 
 // cacheOp is one change to the cache: forget (rev 0), replace all steps,
@@ -27,6 +28,7 @@ type cacheOp struct {
 	runID   string
 	fromRev int64
 	rev     int64
+	run     *Run // the run's row at rev (nil: forget it)
 	steps   []Step
 	patch   *Step
 }
@@ -41,10 +43,30 @@ func (c *stepCache) get(runID string, rev int64) ([]Step, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.runs[runID]
-	if !ok || e.rev != rev {
+	if !ok || e.rev != rev || e.steps == nil {
 		return nil, false
 	}
 	return e.steps, true
+}
+
+// getRun returns the run's row as this engine last committed it. Only a
+// store with one writer (SQLite) may trust it; the save's rev guard
+// still refuses it if anything else moved the run.
+func (c *stepCache) getRun(runID string) (Run, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.runs[runID]
+	if !ok || e.run == nil {
+		return Run{}, false
+	}
+	return *e.run, true
+}
+
+// forget drops what is known of a run (at once: forgetting is always safe).
+func (c *stepCache) forget(runID string) {
+	c.mu.Lock()
+	delete(c.runs, runID)
+	c.mu.Unlock()
 }
 
 func (c *stepCache) apply(ops []cacheOp) {
@@ -76,14 +98,25 @@ func (c *stepCache) apply(ops []cacheOp) {
 				delete(c.runs, op.runID)
 				continue
 			}
-			c.runs[op.runID] = cachedSteps{rev: op.rev, steps: steps}
+			c.runs[op.runID] = cachedSteps{rev: op.rev, run: e.run, steps: steps}
 		default:
 			if len(c.runs) >= maxCachedRuns {
 				if _, ok := c.runs[op.runID]; !ok {
 					clear(c.runs)
 				}
 			}
-			c.runs[op.runID] = cachedSteps{rev: op.rev, steps: op.steps}
+			var run *Run
+			if op.run != nil {
+				r := *op.run
+				r.Steps, r.Rev = nil, op.rev
+				run = &r
+			}
+			steps := op.steps
+			if steps == nil && run == nil {
+				delete(c.runs, op.runID)
+				continue
+			}
+			c.runs[op.runID] = cachedSteps{rev: op.rev, run: run, steps: steps}
 		}
 	}
 }

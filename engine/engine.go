@@ -76,6 +76,12 @@ type Engine struct {
 	group   grouper
 	leaders int // batches committed at once
 
+	// written lists the runs the open transaction has saved (kept only
+	// with one writer, whose transactions never overlap): their cached
+	// rows are not yet committed state.
+	writtenMu sync.Mutex
+	written   map[string]bool
+
 	mu       sync.Mutex
 	touched  map[string]time.Time // worker id -> last recorded poll
 	lastTick time.Time            // the previous Tick's now

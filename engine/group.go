@@ -134,6 +134,7 @@ func (e *Engine) commitGroup(batch []*groupReq) {
 	notes := make([]*txNotes, len(batch))
 	alone := make([]bool, len(batch)) // run again by itself
 	err := e.store.InTx(context.WithoutCancel(batch[0].ctx), func(tx Store) error {
+		e.txBegun()
 		for i, r := range batch {
 			errs[i], notes[i], alone[i] = nil, nil, false
 			if r.ctx.Err() != nil {

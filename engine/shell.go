@@ -62,13 +62,45 @@ var ErrTxConflict = errors.New("transaction conflict")
 // errRunMoved: the run changed between load and save (another replica).
 var errRunMoved = fmt.Errorf("run changed concurrently: %w", ErrTxConflict)
 
+// txBegun resets what the open transaction wrote (called first thing in
+// every transaction the engine runs).
+func (e *Engine) txBegun() {
+	if e.leaders != 1 {
+		return
+	}
+	e.writtenMu.Lock()
+	clear(e.written)
+	e.writtenMu.Unlock()
+}
+
+func (e *Engine) markWrote(runID string) {
+	if e.leaders != 1 {
+		return
+	}
+	e.writtenMu.Lock()
+	if e.written == nil {
+		e.written = map[string]bool{}
+	}
+	e.written[runID] = true
+	e.writtenMu.Unlock()
+}
+
+func (e *Engine) wrote(runID string) bool {
+	e.writtenMu.Lock()
+	defer e.writtenMu.Unlock()
+	return e.written[runID]
+}
+
 // inTx runs fn in one transaction and announces its notes after commit.
 // A transaction that lost a race is run again from the start.
 func (e *Engine) inTx(ctx context.Context, fn func(tx Store, n *txNotes) error) error {
 	var err error
 	for try := 0; try < 20; try++ {
 		n := newNotes()
-		err = e.store.InTx(ctx, func(tx Store) error { return fn(tx, n) })
+		err = e.store.InTx(ctx, func(tx Store) error {
+			e.txBegun()
+			return fn(tx, n)
+		})
 		if err == nil {
 			e.announce(n)
 			return nil
@@ -114,12 +146,18 @@ func (e *Engine) applyTx(ctx context.Context, tx Store, runID string, ch change,
 }
 
 func (e *Engine) applyOne(ctx context.Context, tx Store, j job, n *txNotes) ([]job, error) {
-	// A claim touches one step and unblocks nothing: load just that step
-	// (a map with thousands of iterations claims cheaply).
-	claim := j.ch.Kind == chClaimed
-	run, err := tx.LoadRun(ctx, j.runID, false)
-	if err != nil {
-		return nil, err
+	// With one writer (SQLite) the run's row is taken from what this
+	// engine last committed, unless this transaction wrote it already;
+	// the rev guard of the save refuses it if anything else moved it.
+	run, cached := Run{}, false
+	if e.leaders == 1 && !e.wrote(j.runID) {
+		run, cached = e.cache.getRun(j.runID)
+	}
+	if !cached {
+		var err error
+		if run, err = tx.LoadRun(ctx, j.runID, false); err != nil {
+			return nil, err
+		}
 	}
 	bp, err := tx.GetFlow(ctx, run.Flow, run.Version)
 	if err != nil {
@@ -129,7 +167,7 @@ func (e *Engine) applyOne(ctx context.Context, tx Store, j job, n *txNotes) ([]j
 	var next Run
 	var fx effects
 	partial := false
-	if scope := iterationScope(j.ch); !claim && scope != "" && run.Status == RunRunning && run.Meta != nil && run.Meta.Phase == "" {
+	if scope := iterationScope(j.ch); scope != "" && run.Status == RunRunning && run.Meta != nil && run.Meta.Phase == "" {
 		// A report inside an iteration: decide on that iteration and
 		// the steps outside any iteration only, unless that is not
 		// enough.
@@ -142,9 +180,7 @@ func (e *Engine) applyOne(ctx context.Context, tx Store, j job, n *txNotes) ([]j
 			return nil, err
 		}
 	}
-	if partial {
-		// decided
-	} else if !claim {
+	if !partial {
 		// The steps as this engine last committed them, when the run has
 		// not moved since (rev); else from the database.
 		if steps, ok := e.cache.get(run.ID, run.Rev); ok {
@@ -152,15 +188,6 @@ func (e *Engine) applyOne(ctx context.Context, tx Store, j job, n *txNotes) ([]j
 		} else if run.Steps, err = tx.LoadSteps(ctx, run.ID); err != nil {
 			return nil, err
 		}
-	} else {
-		st, err := tx.LoadStep(ctx, j.runID, j.ch.Path)
-		if errors.Is(err, ErrNotFound) {
-			return nil, fmt.Errorf("run %s has no step %q: %w", run.ID, j.ch.Path, errStale)
-		}
-		if err != nil {
-			return nil, err
-		}
-		run.Steps = []Step{st}
 	}
 	if !partial {
 		next, fx, err = advance(bp, run, j.ch, now, e.v)
@@ -168,55 +195,17 @@ func (e *Engine) applyOne(ctx context.Context, tx Store, j job, n *txNotes) ([]j
 			return nil, err
 		}
 	}
-	if err := tx.DeleteSteps(ctx, run.ID, fx.Deleted); err != nil {
-		return nil, err
+	m := Mutation{Run: next, ReadRev: run.Rev, Steps: fx.Changed, DeletedSteps: fx.Deleted, Tasks: fx.Tasks, Timers: fx.Timers,
+		Events: fx.Events, AbandonAll: fx.AbandonAll, DropAllTimers: fx.DropAllTimers, Hold: fx.Hold, Release: fx.Release, Now: now}
+	if !fx.AbandonAll && len(fx.Abandon) > 0 {
+		m.Abandon = fx.Abandon
 	}
-	if err := tx.UpsertSteps(ctx, run.ID, fx.Changed); err != nil {
-		return nil, err
-	}
-	if err := tx.SaveRun(ctx, next, run.Rev); err != nil {
-		if errors.Is(err, ErrConflict) {
-			return nil, fmt.Errorf("save run %s: %w", run.ID, errRunMoved)
-		}
-		return nil, fmt.Errorf("save run %s: %w", run.ID, err)
-	}
-	var abandon []string
-	if !fx.AbandonAll {
-		abandon = append([]string{}, fx.Abandon...)
-	}
-	if fx.AbandonAll || len(abandon) > 0 {
-		if err := tx.AbandonTasks(ctx, run.ID, abandon); err != nil {
-			return nil, err
-		}
-	}
-	var drop []string
-	if !fx.DropAllTimers {
-		drop = append([]string{}, fx.DropTimers...)
-	}
-	if fx.DropAllTimers || len(drop) > 0 {
-		if err := tx.DeleteTimers(ctx, run.ID, drop); err != nil {
-			return nil, err
-		}
-	}
-	if fx.Hold || fx.Release {
-		if err := tx.HoldTasks(ctx, run.ID, fx.Hold, now); err != nil {
-			return nil, err
-		}
+	if !fx.DropAllTimers && len(fx.DropTimers) > 0 {
+		m.DropTimers = fx.DropTimers
 	}
 	if fx.Release {
 		n.all = true
-		if err := tx.Notify(ctx, ""); err != nil {
-			return nil, err
-		}
-	}
-	if err := tx.AddTasks(ctx, fx.Tasks); err != nil {
-		return nil, err
-	}
-	if err := tx.AddTimers(ctx, fx.Timers); err != nil {
-		return nil, err
-	}
-	if err := tx.AppendEvents(ctx, fx.Events); err != nil {
-		return nil, err
+		m.Notify = append(m.Notify, "")
 	}
 	for _, t := range fx.Tasks {
 		if t.State == TaskHeld {
@@ -228,9 +217,7 @@ func (e *Engine) applyOne(ctx context.Context, tx Store, j job, n *txNotes) ([]j
 		}
 		if !n.queues[t.Queue] {
 			n.queues[t.Queue] = true
-			if err := tx.Notify(ctx, t.Queue); err != nil {
-				return nil, err
-			}
+			m.Notify = append(m.Notify, t.Queue)
 		}
 	}
 	for _, t := range fx.Timers {
@@ -241,9 +228,7 @@ func (e *Engine) applyOne(ctx context.Context, tx Store, j job, n *txNotes) ([]j
 	// step change would have each of them reread the run per step.
 	if next.Status != run.Status {
 		n.runs[run.ID] = true
-		if err := tx.Notify(ctx, "run:"+run.ID); err != nil {
-			return nil, err
-		}
+		m.Notify = append(m.Notify, "run:"+run.ID)
 	} else {
 		for i := range fx.Changed {
 			if fx.Changed[i].Status == StepWaiting {
@@ -252,17 +237,23 @@ func (e *Engine) applyOne(ctx context.Context, tx Store, j job, n *txNotes) ([]j
 			}
 		}
 	}
-	e.logTransition(run, next, fx)
-	switch {
-	case next.Status.Finished() || partial:
-		// A partial decision holds only some steps: forget the run.
-		n.cache = append(n.cache, cacheOp{runID: run.ID})
-	case claim:
-		for _, st := range fx.Changed {
-			n.cache = append(n.cache, cacheOp{runID: run.ID, fromRev: run.Rev, rev: run.Rev + 1, patch: &st})
+	if err := tx.Apply(ctx, m); err != nil {
+		e.cache.forget(run.ID)
+		if errors.Is(err, ErrConflict) {
+			return nil, fmt.Errorf("save run %s: %w", run.ID, errRunMoved)
 		}
+		return nil, err
+	}
+	e.logTransition(run, next, fx)
+	e.markWrote(run.ID)
+	switch {
+	case next.Status.Finished():
+		n.cache = append(n.cache, cacheOp{runID: run.ID})
+	case partial:
+		// A partial decision holds only some steps: keep the run's row.
+		n.cache = append(n.cache, cacheOp{runID: run.ID, rev: run.Rev + 1, run: &next})
 	default:
-		n.cache = append(n.cache, cacheOp{runID: run.ID, rev: run.Rev + 1, steps: next.Steps})
+		n.cache = append(n.cache, cacheOp{runID: run.ID, rev: run.Rev + 1, run: &next, steps: next.Steps})
 	}
 
 	var more []job

@@ -41,6 +41,10 @@ type Store interface {
 	LoadScopedSteps(ctx context.Context, runID, scope string) ([]Step, error)
 	// LoadStep reads one step of a run (ErrNotFound when none).
 	LoadStep(ctx context.Context, runID, path string) (Step, error)
+	// Apply writes one decision: the run (guarded by m.ReadRev: ErrConflict
+	// when it moved), its steps, tasks, timers and history, and the
+	// notifications to announce at commit.
+	Apply(ctx context.Context, m Mutation) error
 	// SaveRun writes the run's columns when its rev is still readRev and
 	// bumps rev; ErrConflict otherwise.
 	SaveRun(ctx context.Context, r Run, readRev int64) error
@@ -111,6 +115,28 @@ type Store interface {
 	// Listen calls fn for every notification from other processes until ctx
 	// ends (returns at once when the store has no such channel).
 	Listen(ctx context.Context, fn func(topic string)) error
+}
+
+// Mutation is everything one decision writes, in one call (as Temporal's
+// WorkflowMutation): the store applies it in the caller's transaction.
+type Mutation struct {
+	Run          Run   // saved when its rev is still ReadRev
+	ReadRev      int64 //
+	Steps        []Step
+	DeletedSteps []string
+	Tasks        []TaskRecord
+	Timers       []Timer
+	Events       []Event
+	// Abandon: paths whose ready tasks go and leased ones are asked to
+	// stop (AbandonAll: every path of the run).
+	Abandon    []string
+	AbandonAll bool
+	// DropTimers: paths whose timers go (DropAllTimers: the run's all).
+	DropTimers    []string
+	DropAllTimers bool
+	Hold, Release bool // park the run's ready tasks, or make them ready at Now
+	Now           time.Time
+	Notify        []string // topics announced to other replicas at commit
 }
 
 // ClaimParams selects tasks to lease.

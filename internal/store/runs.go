@@ -340,14 +340,12 @@ func (s *Store) LoadStep(ctx context.Context, runID, path string) (engine.Step, 
 // SaveRun writes the run when its rev is still readRev.
 func (s *Store) SaveRun(ctx context.Context, r engine.Run, readRev int64) error {
 	row := toRunRow(r)
-	res := s.q(ctx).Table("runs").Where("id = ? AND rev = ?", r.ID, readRev).Updates(map[string]any{
-		"status": row.Status, "version": row.Version, "output": row.Output, "error": row.Error, "state": row.State,
-		"started_at": row.StartedAt, "finished_at": row.FinishedAt, "rev": readRev + 1,
-	})
-	if res.Error != nil {
-		return fmt.Errorf("save run %s: %w", r.ID, res.Error)
+	n, err := s.exec(ctx, `UPDATE runs SET status = ?, version = ?, output = ?, error = ?, state = ?, started_at = ?, finished_at = ?, rev = ?
+WHERE id = ? AND rev = ?`, row.Status, row.Version, row.Output, row.Error, row.State, row.StartedAt, row.FinishedAt, readRev+1, r.ID, readRev)
+	if err != nil {
+		return fmt.Errorf("save run %s: %w", r.ID, err)
 	}
-	if res.RowsAffected == 0 {
+	if n == 0 {
 		return engine.ErrConflict
 	}
 	return nil
@@ -383,7 +381,7 @@ func (s *Store) UpsertSteps(ctx context.Context, runID string, steps []engine.St
 				w.Attempt, w.Attempts, w.Control, w.ChildRunID, w.Seq, w.CreatedAt, w.StartedAt, w.FinishedAt, stepScope(st.Path))
 		}
 		sb.WriteString(upsertStepTail)
-		if err := s.q(ctx).Exec(sb.String(), args...).Error; err != nil {
+		if _, err := s.exec(ctx, sb.String(), args...); err != nil {
 			return fmt.Errorf("save steps of %s (%s...): %w", runID, chunk[0].Path, err)
 		}
 	}
@@ -547,7 +545,7 @@ func (s *Store) AppendEvents(ctx context.Context, evs []engine.Event) error {
 			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
 			args = append(args, e.RunID, us(e.Time), e.Actor, e.Kind, e.Path, e.From, e.To, rawPtr(e.Detail))
 		}
-		if err := s.q(ctx).Exec(sb.String(), args...).Error; err != nil {
+		if _, err := s.exec(ctx, sb.String(), args...); err != nil {
 			return fmt.Errorf("append event %s: %w", chunk[0].Kind, err)
 		}
 	}

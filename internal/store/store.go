@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -45,6 +46,10 @@ type shared struct {
 	defCache  map[flowKey]*blocks.Definition
 	ctlRaw    string              // the last large step control decoded
 	ctl       *engine.StepControl // and its decoding
+
+	counting   atomic.Bool  // CountStatements was called
+	statements atomic.Int64 // statements issued (while counting)
+	commits    atomic.Int64 // transactions committed
 }
 
 type flowKey struct {
@@ -261,6 +266,9 @@ func (s *Store) InTx(ctx context.Context, fn func(tx engine.Store) error) error 
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		return fn(&Store{db: tx, dialect: s.dialect, inTx: true, shared: s.shared})
 	})
+	if err == nil {
+		s.shared.commits.Add(1)
+	}
 	if isRace(err) && !errors.Is(err, engine.ErrTxConflict) {
 		return fmt.Errorf("%w: %s", engine.ErrTxConflict, err)
 	}
@@ -284,17 +292,6 @@ func (s *Store) RollbackTo(ctx context.Context, name string) error {
 		return fmt.Errorf("rollback to savepoint %s: %w", name, err)
 	}
 	return nil
-}
-
-// isRace reports a PostgreSQL deadlock or serialization failure, or SQLite
-// being busy: the transaction may be run again.
-func isRace(err error) bool {
-	if err == nil {
-		return false
-	}
-	m := err.Error()
-	return strings.Contains(m, "40P01") || strings.Contains(m, "40001") || strings.Contains(m, "deadlock detected") ||
-		strings.Contains(m, "could not serialize") || strings.Contains(m, "SQLITE_BUSY") || strings.Contains(m, "database is locked")
 }
 
 func (s *Store) q(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
@@ -332,14 +329,6 @@ func notFound(err error) error {
 		return engine.ErrNotFound
 	}
 	return err
-}
-
-func isUniqueViolation(err error) bool {
-	if err == nil {
-		return false
-	}
-	m := err.Error()
-	return strings.Contains(m, "UNIQUE constraint failed") || strings.Contains(m, "duplicate key") || strings.Contains(m, "23505")
 }
 
 func lockKey(s string) int64 {

@@ -57,22 +57,30 @@ func (w taskRow) record() engine.TaskRecord {
 	return t
 }
 
-// AddTasks inserts ready tasks.
+// AddTasks inserts ready tasks, several rows a statement.
 func (s *Store) AddTasks(ctx context.Context, tasks []engine.TaskRecord) error {
-	for _, t := range tasks {
-		var res *string
-		if len(t.Resources) > 0 {
-			res = jsonPtr(t.Resources)
+	for len(tasks) > 0 {
+		chunk := tasks
+		if len(chunk) > 50 {
+			chunk = chunk[:50]
 		}
-		state := t.State
-		if state == "" {
-			state = engine.TaskReady
+		tasks = tasks[len(chunk):]
+		args := make([]any, 0, 16*len(chunk))
+		for _, t := range chunk {
+			var res *string
+			if len(t.Resources) > 0 {
+				res = jsonPtr(t.Resources)
+			}
+			state := t.State
+			if state == "" {
+				state = engine.TaskReady
+			}
+			args = append(args, t.ID, t.RunID, t.Path, t.Ref, t.Attempt, t.StepSeq, t.Queue, t.Block, t.Version, rawPtr(t.Input), state,
+				us(t.VisibleAt), t.LeaseDuration.Microseconds(), res, t.Concurrency, us(t.CreatedAt), t.Timeout.Microseconds())
 		}
-		w := taskRow{ID: t.ID, RunID: t.RunID, Path: t.Path, Ref: t.Ref, Attempt: t.Attempt, StepSeq: t.StepSeq, Queue: t.Queue, Block: t.Block,
-			Version: t.Version, Input: rawPtr(t.Input), State: state, VisibleAt: us(t.VisibleAt), LeaseUS: t.LeaseDuration.Microseconds(),
-			Resources: res, Concurrency: t.Concurrency, CreatedAt: us(t.CreatedAt), TimeoutUS: t.Timeout.Microseconds()}
-		if err := s.q(ctx).Table("tasks").Create(&w).Error; err != nil {
-			return fmt.Errorf("add task %s: %w", t.ID, err)
+		if _, err := s.exec(ctx, `INSERT INTO tasks (id, run_id, path, ref, attempt, step_seq, queue, block, version, input, state, visible_at,
+lease_us, resources, concurrency, created_at, timeout_us) VALUES `+placeholders(len(chunk), 17), args...); err != nil {
+			return fmt.Errorf("add task %s: %w", chunk[0].ID, err)
 		}
 	}
 	return nil
@@ -101,12 +109,31 @@ func (s *Store) ClaimTasks(ctx context.Context, p engine.ClaimParams) ([]engine.
 	var out []engine.TaskRecord
 	err := s.InTx(ctx, func(txs engine.Store) error {
 		tx := txs.(*Store)
-		sql := `SELECT id, queue, block, concurrency, resources, visible_at, step_seq FROM tasks WHERE state = 'ready' AND queue IN ? AND visible_at <= ? ORDER BY visible_at, step_seq, id LIMIT ?`
+		sql := `SELECT id, queue, block, concurrency, resources FROM tasks WHERE state = 'ready' AND queue IN (` + qmarks(len(p.Queues)) +
+			`) AND visible_at <= ? ORDER BY visible_at, step_seq, id LIMIT ?`
 		if tx.dialect == migrations.Postgres {
 			sql += " FOR UPDATE SKIP LOCKED"
 		}
+		args := make([]any, 0, len(p.Queues)+2)
+		for _, q := range p.Queues {
+			args = append(args, q)
+		}
+		args = append(args, us(p.Now), p.Max*4+16)
+		rows, err := tx.query(ctx, sql, args...)
+		if err != nil {
+			return fmt.Errorf("claim tasks: %w", err)
+		}
 		var cands []taskRow
-		if err := tx.q(ctx).Raw(sql, p.Queues, us(p.Now), p.Max*4+16).Scan(&cands).Error; err != nil {
+		for rows.Next() {
+			var c taskRow
+			if err := rows.Scan(&c.ID, &c.Queue, &c.Block, &c.Concurrency, &c.Resources); err != nil {
+				rows.Close()
+				return fmt.Errorf("claim tasks: %w", err)
+			}
+			cands = append(cands, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return fmt.Errorf("claim tasks: %w", err)
 		}
 		inFlight := map[string]int{}
@@ -166,13 +193,17 @@ func (s *Store) ClaimTasks(ctx context.Context, p engine.ClaimParams) ([]engine.
 		if len(ids) == 0 {
 			return nil
 		}
-		var rows []taskRow
-		if err := tx.q(ctx).Raw(`UPDATE tasks SET state = 'leased', lease = ?, worker_id = ?, lease_expires_at = ? + lease_us, cancel_requested = 0,
+		uargs := []any{p.Lease, p.WorkerID, us(p.Now), us(p.Now), us(p.Now)}
+		for _, id := range ids {
+			uargs = append(uargs, id)
+		}
+		leased, err := tx.queryTasks(ctx, `UPDATE tasks SET state = 'leased', lease = ?, worker_id = ?, lease_expires_at = ? + lease_us, cancel_requested = 0,
 claimed_at = ?, deadline_at = CASE WHEN timeout_us > 0 THEN ? + timeout_us END
-WHERE id IN ? AND state = 'ready' RETURNING *`, p.Lease, p.WorkerID, us(p.Now), us(p.Now), us(p.Now), ids).Scan(&rows).Error; err != nil {
+WHERE id IN (`+qmarks(len(ids))+`) AND state = 'ready' RETURNING `+taskCols, uargs...)
+		if err != nil {
 			return fmt.Errorf("claim tasks: %w", err)
 		}
-		for _, w := range rows {
+		for _, w := range leased {
 			out = append(out, w.record())
 		}
 		order := make(map[string]int, len(ids))
@@ -225,8 +256,8 @@ func (s *Store) ConsumeTask(ctx context.Context, id, lease string) error {
 // TakeTask deletes a leased task whose lease is current and returns it, in
 // one statement; engine.ErrConflict when the lease is stale or gone.
 func (s *Store) TakeTask(ctx context.Context, id, lease string) (engine.TaskRecord, error) {
-	var rows []taskRow
-	if err := s.q(ctx).Raw("DELETE FROM tasks WHERE id = ? AND lease = ? AND state = 'leased' RETURNING *", id, lease).Scan(&rows).Error; err != nil {
+	rows, err := s.queryTasks(ctx, "DELETE FROM tasks WHERE id = ? AND lease = ? AND state = 'leased' RETURNING "+taskCols, id, lease)
+	if err != nil {
 		return engine.TaskRecord{}, fmt.Errorf("take task %s: %w", id, err)
 	}
 	if len(rows) == 0 {

@@ -1,0 +1,164 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/weftlabs/weft/engine"
+	"github.com/weftlabs/weft/migrations"
+)
+
+// The hot path (a report, a claim, the decision they cause) speaks to the
+// connection directly: the statements below are written by hand, with
+// their placeholders bound once per text for the dialect, and rows are
+// scanned without reflection. GORM keeps the rest.
+
+// rebound maps a statement's text with ? placeholders to PostgreSQL's $n.
+var rebound sync.Map
+
+func (s *Store) bind(query string) string {
+	if s.dialect != migrations.Postgres {
+		return query
+	}
+	if v, ok := rebound.Load(query); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	out := b.String()
+	if strings.Count(query, "?") <= 64 { // remember the short, recurring shapes only
+		rebound.Store(query, out)
+	}
+	return out
+}
+
+func (s *Store) conn() interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+} {
+	return s.db.Statement.ConnPool
+}
+
+// exec runs a hand-written statement and returns the rows it changed.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	s.counted()
+	res, err := s.conn().ExecContext(ctx, s.bind(query), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	s.counted()
+	return s.conn().QueryContext(ctx, s.bind(query), args...)
+}
+
+// Apply writes one decision in the caller's transaction.
+func (s *Store) Apply(ctx context.Context, m engine.Mutation) error {
+	id := m.Run.ID
+	if err := s.DeleteSteps(ctx, id, m.DeletedSteps); err != nil {
+		return err
+	}
+	if err := s.UpsertSteps(ctx, id, m.Steps); err != nil {
+		return err
+	}
+	if err := s.SaveRun(ctx, m.Run, m.ReadRev); err != nil {
+		return err
+	}
+	if m.AbandonAll || len(m.Abandon) > 0 {
+		var paths []string
+		if !m.AbandonAll {
+			paths = m.Abandon
+		}
+		if err := s.AbandonTasks(ctx, id, paths); err != nil {
+			return err
+		}
+	}
+	if m.DropAllTimers || len(m.DropTimers) > 0 {
+		var paths []string
+		if !m.DropAllTimers {
+			paths = m.DropTimers
+		}
+		if err := s.DeleteTimers(ctx, id, paths); err != nil {
+			return err
+		}
+	}
+	if m.Hold || m.Release {
+		if err := s.HoldTasks(ctx, id, m.Hold, m.Now); err != nil {
+			return err
+		}
+	}
+	if err := s.AddTasks(ctx, m.Tasks); err != nil {
+		return err
+	}
+	if err := s.AddTimers(ctx, m.Timers); err != nil {
+		return err
+	}
+	if err := s.AppendEvents(ctx, m.Events); err != nil {
+		return err
+	}
+	for _, topic := range m.Notify {
+		if err := s.Notify(ctx, topic); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// taskCols is every column of tasks, in scanTasks' order.
+const taskCols = `id, run_id, path, ref, attempt, step_seq, queue, block, version, input, state, visible_at, lease, lease_us,
+lease_expires_at, worker_id, resources, concurrency, cancel_requested, created_at, claimed_at, timeout_us, deadline_at`
+
+func scanTasks(rows *sql.Rows) ([]taskRow, error) {
+	defer rows.Close()
+	var out []taskRow
+	for rows.Next() {
+		var w taskRow
+		if err := rows.Scan(&w.ID, &w.RunID, &w.Path, &w.Ref, &w.Attempt, &w.StepSeq, &w.Queue, &w.Block, &w.Version, &w.Input, &w.State,
+			&w.VisibleAt, &w.Lease, &w.LeaseUS, &w.LeaseExpiresAt, &w.WorkerID, &w.Resources, &w.Concurrency, &w.CancelRequested,
+			&w.CreatedAt, &w.ClaimedAt, &w.TimeoutUS, &w.DeadlineAt); err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+// queryTasks runs a statement returning taskCols.
+func (s *Store) queryTasks(ctx context.Context, query string, args ...any) ([]taskRow, error) {
+	rows, err := s.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanTasks(rows)
+}
+
+// placeholders is "(?, ?, …), (…)": rows groups of n.
+func placeholders(rows, n int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(one+", ", rows), ", ")
+}
+
+func wrap(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// qmarks is "?, ?, …" (n of them).
+func qmarks(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
