@@ -4,12 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/weftlabs/weft/engine"
-	"github.com/weftlabs/weft/migrations"
 )
 
 // The hot path (a report, a claim, the decision they cause) speaks to the
@@ -17,33 +14,7 @@ import (
 // their placeholders bound once per text for the dialect, and rows are
 // scanned without reflection. GORM keeps the rest.
 
-// rebound maps a statement's text with ? placeholders to PostgreSQL's $n.
-var rebound sync.Map
-
-func (s *Store) bind(query string) string {
-	if s.dialect != migrations.Postgres {
-		return query
-	}
-	if v, ok := rebound.Load(query); ok {
-		return v.(string)
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	out := b.String()
-	if strings.Count(query, "?") <= 64 { // remember the short, recurring shapes only
-		rebound.Store(query, out)
-	}
-	return out
-}
+func (s *Store) bind(query string) string { return s.dia.bind(query) }
 
 func (s *Store) conn() interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)

@@ -7,10 +7,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/weftlabs/weft/engine"
-	"github.com/weftlabs/weft/migrations"
 )
 
 // TouchWorker records that a worker polled.
@@ -95,41 +92,5 @@ func (s *Store) Stats(ctx context.Context, since time.Time) (engine.Stats, error
 // Listen relays PostgreSQL notifications on channel weft_wake to fn until
 // ctx ends, reconnecting after errors. On SQLite it waits for ctx.
 func (s *Store) Listen(ctx context.Context, fn func(topic string)) error {
-	if s.dialect != migrations.Postgres {
-		<-ctx.Done()
-		return nil
-	}
-	for ctx.Err() == nil {
-		err := s.listenOnce(ctx, fn)
-		if ctx.Err() != nil {
-			return nil
-		}
-		s.shared.logger.Warn("listen for wake-ups", "err", err)
-		// Missed notifications are harmless: wake everyone once.
-		fn("")
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
-	return nil
-}
-
-func (s *Store) listenOnce(ctx context.Context, fn func(topic string)) error {
-	conn, err := pgx.Connect(ctx, s.shared.dsn)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN weft_wake"); err != nil {
-		return err
-	}
-	fn("") // catch up on anything sent while not listening
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		fn(n.Payload)
-	}
+	return s.dia.listen(ctx, s, fn)
 }

@@ -14,7 +14,6 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/weftlabs/weft/engine"
-	"github.com/weftlabs/weft/migrations"
 )
 
 type runRow struct {
@@ -203,8 +202,8 @@ func (s *Store) LoadRun(ctx context.Context, id string, withSteps bool) (engine.
 	// Scanned by hand: every transition reads its run.
 	sql := `SELECT id, flow, version, status, input, output, error, idempotency_key, parent_run_id, parent_path, trigger_kind, state,
 created_at, started_at, finished_at, rev FROM runs WHERE id = ?`
-	if s.inTx && s.dialect == migrations.Postgres {
-		sql += " FOR UPDATE"
+	if s.inTx {
+		sql += s.dia.lockRow()
 	}
 	rows, err := s.q(ctx).Raw(sql, id).Rows()
 	if err != nil {

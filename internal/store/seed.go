@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/weftlabs/weft/migrations"
 )
 
 // SeedSpec describes synthetic runs for load tests and benchmarks.
@@ -88,14 +86,7 @@ func (s *Store) SeedRuns(ctx context.Context, spec SeedSpec) error {
 	created := fmt.Sprintf("(%d - (i / 2) * %d)", newest, step)
 	// The id looks like the engine's: an 11-hex-digit millisecond prefix,
 	// then 14 hex digits (here i and a hash, so it is unique).
-	var id, series string
-	if s.dialect == migrations.Postgres {
-		id = fmt.Sprintf("lpad(to_hex(%s / 1000), 11, '0') || lpad(to_hex(i), 7, '0') || substr(md5(i::text), 1, 7)", created)
-		series = "SELECT i::bigint AS i FROM generate_series(?::bigint, ?::bigint) AS g(i)"
-	} else {
-		id = fmt.Sprintf("printf('%%011x%%07x', %s / 1000, i) || substr(lower(hex(randomblob(4))), 1, 7)", created)
-		series = "WITH RECURSIVE g(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM g WHERE i < ?) SELECT i FROM g"
-	}
+	id, series := s.dia.seedRunSQL(created)
 	sql := `INSERT INTO runs (id, flow, version, status, input, output, error, idempotency_key, trigger_kind, created_at, started_at, finished_at, rev)
 SELECT ` + id + `, flow, 1, status, '{"n": ' || i || '}',
   CASE WHEN status = 'succeeded' THEN '{"ok": true, "n": ' || i || '}' END,
@@ -111,10 +102,8 @@ FROM (SELECT i, ` + flow.String() + ` AS flow, ` + status.String() + ` AS status
 			return fmt.Errorf("seed runs %d..%d: %w", lo, hi, err)
 		}
 	}
-	if s.dialect == migrations.Postgres {
-		if err := s.q(ctx).Exec("ANALYZE runs").Error; err != nil {
-			return fmt.Errorf("seed runs: analyze: %w", err)
-		}
+	if err := s.dia.analyze(ctx, s, "runs"); err != nil {
+		return fmt.Errorf("seed runs: analyze: %w", err)
 	}
 	return nil
 }

@@ -10,14 +10,11 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/glebarez/sqlite"
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
@@ -30,7 +27,8 @@ import (
 // Store is the GORM implementation of engine.Store and the catalog.
 type Store struct {
 	db      *gorm.DB
-	dialect string // migrations.SQLite or migrations.Postgres
+	dialect string  // migrations.SQLite or migrations.Postgres
+	dia     dialect // what differs between them
 	inTx    bool
 	shared  *shared
 }
@@ -84,44 +82,11 @@ func OpenWith(ctx context.Context, dsn string, log *slog.Logger, opt Options) (*
 		NowFunc:                func() time.Time { return time.Now().UTC() },
 	}
 	s := &Store{shared: &shared{dsn: dsn, logger: log, flowCache: map[flowKey]*flows.Blueprint{}, defCache: map[flowKey]*blocks.Definition{}}}
+	s.dia = dialectOf(dsn)
+	s.dialect = s.dia.name()
 	var err error
-	if isPostgres(dsn) {
-		s.dialect = migrations.Postgres
-		s.db, err = gorm.Open(postgres.Open(dsn), cfg)
-		if err != nil {
-			return nil, fmt.Errorf("open postgres: %w", err)
-		}
-		sqlDB, err := s.db.DB()
-		if err != nil {
-			return nil, err
-		}
-		sqlDB.SetMaxOpenConns(20)
-		sqlDB.SetMaxIdleConns(10)
-	} else {
-		s.dialect = migrations.SQLite
-		sync := opt.SQLiteSynchronous
-		if sync == "" {
-			sync = "FULL"
-		}
-		q := url.Values{}
-		q.Add("_pragma", "journal_mode(WAL)")
-		q.Add("_pragma", "busy_timeout(10000)")
-		q.Add("_pragma", "foreign_keys(1)")
-		q.Add("_pragma", "synchronous("+sync+")")
-		q.Set("_txlock", "immediate")
-		path := strings.TrimPrefix(dsn, "sqlite://")
-		path = strings.TrimPrefix(path, "file:")
-		s.db, err = gorm.Open(sqlite.Open("file:"+path+"?"+q.Encode()), cfg)
-		if err != nil {
-			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
-		}
-		sqlDB, err := s.db.DB()
-		if err != nil {
-			return nil, err
-		}
-		// One connection: SQLite has one writer, and reads between writes
-		// are cheap; this also makes every transaction serialisable.
-		sqlDB.SetMaxOpenConns(1)
+	if s.db, err = s.dia.open(dsn, opt, cfg); err != nil {
+		return nil, err
 	}
 	s.shared.root = s.db
 	if err := s.Migrate(ctx); err != nil {
@@ -137,12 +102,7 @@ func isPostgres(dsn string) bool {
 
 // ParallelTx is how many write transactions are worth running at once:
 // one on SQLite (one writer), several on PostgreSQL.
-func (s *Store) ParallelTx() int {
-	if s.dialect == migrations.Postgres {
-		return 6
-	}
-	return 1
-}
+func (s *Store) ParallelTx() int { return s.dia.parallelTx() }
 
 // Dialect is "sqlite" or "postgres".
 func (s *Store) Dialect() string { return s.dialect }
@@ -180,75 +140,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	db := s.db.WithContext(ctx)
-	if s.dialect == migrations.Postgres {
-		// Advisory locks belong to a session: hold one connection.
-		sqlDB, err := s.db.DB()
-		if err != nil {
-			return err
-		}
-		conn, err := sqlDB.Conn(ctx)
-		if err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		defer conn.Close()
-		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(7301)"); err != nil {
-			return fmt.Errorf("migrate: lock: %w", err)
-		}
-		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(7301)") //nolint:errcheck
-		if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS weft_migration (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		for _, m := range ms {
-			var n int
-			if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM weft_migration WHERE version = $1", m.Version).Scan(&n); err != nil {
-				return fmt.Errorf("migrate: %w", err)
-			}
-			if n > 0 {
-				continue
-			}
-			tx, err := conn.BeginTx(ctx, nil)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-				_ = tx.Rollback()
-				return fmt.Errorf("migration postgres/%s: %w", m.Name, err)
-			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO weft_migration (version, name) VALUES ($1, $2)", m.Version, m.Name); err != nil {
-				_ = tx.Rollback()
-				return fmt.Errorf("migration postgres/%s: %w", m.Name, err)
-			}
-			if err := tx.Commit(); err != nil {
-				return fmt.Errorf("migration postgres/%s: %w", m.Name, err)
-			}
-			s.shared.logger.Info("migration applied", "version", m.Version, "name", m.Name)
-		}
-		return nil
-	}
-	if err := db.Exec(`CREATE TABLE IF NOT EXISTS weft_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)`).Error; err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	for _, m := range ms {
-		var n int64
-		if err := db.Raw("SELECT count(*) FROM weft_migration WHERE version = ?", m.Version).Scan(&n).Error; err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		if n > 0 {
-			continue
-		}
-		err := db.Transaction(func(tx *gorm.DB) error {
-			if err := tx.Exec(m.SQL).Error; err != nil {
-				return err
-			}
-			return tx.Exec("INSERT INTO weft_migration (version, name) VALUES (?, ?)", m.Version, m.Name).Error
-		})
-		if err != nil {
-			return fmt.Errorf("migration sqlite/%s: %w", m.Name, err)
-		}
-		s.shared.logger.Info("migration applied", "version", m.Version, "name", m.Name)
-	}
-	return nil
+	return s.dia.migrate(ctx, s, ms)
 }
 
 // AppliedMigrations lists the versions recorded in weft_migration.
@@ -264,7 +156,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx engine.Store) error) error 
 		return fn(s)
 	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&Store{db: tx, dialect: s.dialect, inTx: true, shared: s.shared})
+		return fn(&Store{db: tx, dialect: s.dialect, dia: s.dia, inTx: true, shared: s.shared})
 	})
 	if err == nil {
 		s.shared.commits.Add(1)
@@ -297,12 +189,7 @@ func (s *Store) RollbackTo(ctx context.Context, name string) error {
 func (s *Store) q(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
 
 // Notify announces topic to other replicas when the transaction commits.
-func (s *Store) Notify(ctx context.Context, topic string) error {
-	if s.dialect != migrations.Postgres {
-		return nil
-	}
-	return s.q(ctx).Exec("SELECT pg_notify('weft_wake', ?)", topic).Error
-}
+func (s *Store) Notify(ctx context.Context, topic string) error { return s.dia.notify(ctx, s, topic) }
 
 func us(t time.Time) int64 { return t.UnixMicro() }
 

@@ -10,7 +10,6 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/weftlabs/weft/engine"
-	"github.com/weftlabs/weft/migrations"
 )
 
 type taskRow struct {
@@ -111,9 +110,7 @@ func (s *Store) ClaimTasks(ctx context.Context, p engine.ClaimParams) ([]engine.
 		tx := txs.(*Store)
 		sql := `SELECT id, queue, block, concurrency, resources FROM tasks WHERE state = 'ready' AND queue IN (` + qmarks(len(p.Queues)) +
 			`) AND visible_at <= ? ORDER BY visible_at, step_seq, id LIMIT ?`
-		if tx.dialect == migrations.Postgres {
-			sql += " FOR UPDATE SKIP LOCKED"
-		}
+		sql += tx.dia.skipLocked()
 		args := make([]any, 0, len(p.Queues)+2)
 		for _, q := range p.Queues {
 			args = append(args, q)
@@ -148,11 +145,9 @@ func (s *Store) ClaimTasks(ctx context.Context, p engine.ClaimParams) ([]engine.
 		}
 		sort.Strings(capped)
 		for _, b := range capped {
-			if tx.dialect == migrations.Postgres {
-				// Serialise cap checks of one block across replicas.
-				if err := tx.q(ctx).Exec("SELECT pg_advisory_xact_lock(?)", lockKey("weft_block:"+b)).Error; err != nil {
-					return fmt.Errorf("claim tasks: %w", err)
-				}
+			// Serialise cap checks of one block across replicas.
+			if err := tx.dia.serialise(ctx, tx, "weft_block:"+b); err != nil {
+				return fmt.Errorf("claim tasks: %w", err)
 			}
 			var n int64
 			if err := tx.q(ctx).Raw("SELECT count(*) FROM tasks WHERE block = ? AND state = 'leased'", b).Scan(&n).Error; err != nil {
@@ -177,9 +172,10 @@ func (s *Store) ClaimTasks(ctx context.Context, p engine.ClaimParams) ([]engine.
 			}
 			ids = append(ids, c.ID)
 		}
-		if tx.dialect == migrations.Postgres && len(cands) > len(ids) {
+		if len(cands) > len(ids) {
 			// Candidates this claim locked but did not lease are claimable
-			// again at commit: let the pollers that found them locked look.
+			// again at commit: let the pollers of other replicas that found
+			// them locked look (a no-op with one writer).
 			notified := map[string]bool{}
 			for _, c := range cands {
 				if !notified[c.Queue] {
@@ -401,9 +397,7 @@ func (s *Store) DeleteTimers(ctx context.Context, runID string, paths []string) 
 // DueTimers removes and returns timers that are due.
 func (s *Store) DueTimers(ctx context.Context, now time.Time, limit int) ([]engine.Timer, error) {
 	sub := "SELECT id FROM timers WHERE due_at <= ? ORDER BY due_at, id LIMIT ?"
-	if s.dialect == migrations.Postgres {
-		sub += " FOR UPDATE SKIP LOCKED"
-	}
+	sub += s.dia.skipLocked()
 	var rows []timerRow
 	if err := s.q(ctx).Raw("DELETE FROM timers WHERE id IN ("+sub+") RETURNING *", us(now), limit).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("due timers: %w", err)
