@@ -338,6 +338,34 @@ class ProtocolTest(unittest.TestCase):
     def tearDownClass(cls) -> None:
         cls.w.stop(timeout=2)
 
+    def test_reports_lease_the_next_task(self) -> None:
+        # One worker, one slot, a chain of six steps: each report's answer
+        # carries the next step's task, so the worker does not poll for it.
+        self.c.deploy_block(BlockDefinition("test.inc", heartbeat_timeout="5s"))
+        f = Flow("t-chain")
+        prev = f.block("s0", "test.inc", {"n": f.input["n"]})
+        for i in range(1, 6):
+            prev = f.block("s%d" % i, "test.inc", {"n": prev.output["n"]})
+        f.output({"n": prev.output["n"]})
+        self.c.deploy_flow(f)
+        w = Worker(STATE["url"], worker_id="chain", poll_wait=2.0, concurrency=1)
+
+        @w.block("test.inc")
+        def inc(input: Dict[str, Any], ctx: Any) -> Dict[str, Any]:
+            return {"n": input["n"] + 1}
+
+        w.start()
+        try:
+            run = self.c.wait(self.c.start("t-chain", {"n": 10}).id, timeout=30)
+        finally:
+            w.stop(timeout=5)
+        self.assertEqual(run.status, "succeeded", run.error)
+        self.assertEqual(run.output, {"n": 16})
+        self.assertEqual(w.stats["completed"], 6)
+        # The first task comes from a poll; the other five came with the
+        # reports (a poll racing the first report may take one of them).
+        self.assertGreaterEqual(w.stats["chained"], 4, w.stats)
+
     def test_retry_then_success(self) -> None:
         run = self.c.wait(self.c.start("t-flaky", {"tag": "flaky-1"}).id, timeout=30)
         self.assertEqual(run.status, "succeeded", run.error)

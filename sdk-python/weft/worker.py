@@ -233,7 +233,8 @@ class Worker:
         self._finish_lock = threading.Lock()
         self._finished: Optional[bool] = None
         self._stats_lock = threading.Lock()
-        self.stats = {"completed": 0, "failed": 0, "dropped": 0, "handed_back": 0}
+        # chained: tasks leased by a report's answer instead of a poll.
+        self.stats = {"completed": 0, "failed": 0, "dropped": 0, "handed_back": 0, "polls": 0, "chained": 0}
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._stats_lock:
@@ -355,6 +356,7 @@ class Worker:
             if self._stopping.is_set():
                 break
             try:
+                self._count("polls", 1)
                 tasks = self._poll(min(free, 100))
                 backoff = 0.5
             except Exception as e:  # connection trouble: back off, keep going
@@ -412,50 +414,75 @@ class Worker:
         t.start()
 
     # running -----------------------------------------------------------------------
-    def _execute(self, ctx: TaskContext) -> None:
+    def _execute(self, ctx: Optional[TaskContext]) -> None:
+        # Each report asks for the worker's next task, which the server
+        # leases in the report's own transaction: a busy worker goes from
+        # task to task in this thread, one request per task.
+        while ctx is not None:
+            try:
+                nxt = self._run_one(ctx)
+            finally:
+                with self._cond:
+                    self._active.pop(ctx.task.id, None)
+                    ctx = None
+                    if nxt is not None:
+                        if self._stopping.is_set():
+                            self._count("handed_back", 1)
+                            self.log.info("stopping: a task from the last report not started, it comes back "
+                                          "after its lease")
+                        else:
+                            ctx = TaskContext(self, nxt)
+                            self._active[nxt.id] = ctx
+                    self._cond.notify_all()
+
+    def _next_request(self) -> Optional[Dict[str, Any]]:
+        if self._stopping.is_set():
+            return None
+        body: Dict[str, Any] = {"worker_id": self.worker_id, "queues": self.queues, "max": 1}
+        if self.resources:
+            body["resources"] = self.resources
+        return body
+
+    def _run_one(self, ctx: TaskContext) -> Optional[Task]:
+        """Runs one task and reports it; returns the next task the report leased."""
         task = ctx.task
         started = time.monotonic()
+        nxt: List[Task] = []
+        handler = self._handlers.get(task.block)
+        ctx.log.info("task started")
+        if handler is None:
+            return self._fail(ctx, "this worker has no handler for block %r (it handles: %s)"
+                              % (task.block, ", ".join(sorted(self._handlers))), "no_handler", False)
         try:
-            handler = self._handlers.get(task.block)
-            ctx.log.info("task started")
-            if handler is None:
-                self._fail(ctx, "this worker has no handler for block %r (it handles: %s)"
-                           % (task.block, ", ".join(sorted(self._handlers))), "no_handler", False)
-                return
-            try:
-                out = handler(task.input, ctx)
-                if out is None:
-                    out = {}
-                json.dumps(out)
-            except BlockError as e:
-                ctx.log.warning("task failed: %s" % e.message, extra={"retryable": e.retryable})
-                self._fail(ctx, e.message, e.type, e.retryable)
-                return
-            except (TypeError, ValueError) as e:
-                if "JSON" in str(e) or "serializable" in str(e):
-                    self._fail(ctx, "the handler's result is not JSON: %s" % e, "bad_output", False)
-                    return
-                ctx.log.exception("task raised %s" % type(e).__name__)
-                self._fail(ctx, "%s: %s" % (type(e).__name__, e), type(e).__name__, True)
-                return
-            except Exception as e:
-                ctx.log.error("task raised %s: %s\n%s" % (type(e).__name__, e, traceback.format_exc()))
-                self._fail(ctx, "%s: %s" % (type(e).__name__, e), type(e).__name__, True)
-                return
-            if self._report(ctx, "complete", {"lease": task.lease, "output": out}):
-                self._count("completed", 1)
-                ctx.log.info("task completed", extra={"seconds": round(time.monotonic() - started, 3)})
-        finally:
-            with self._cond:
-                self._active.pop(task.id, None)
-                self._cond.notify_all()
+            out = handler(task.input, ctx)
+            if out is None:
+                out = {}
+            json.dumps(out)
+        except BlockError as e:
+            ctx.log.warning("task failed: %s" % e.message, extra={"retryable": e.retryable})
+            return self._fail(ctx, e.message, e.type, e.retryable)
+        except (TypeError, ValueError) as e:
+            if "JSON" in str(e) or "serializable" in str(e):
+                return self._fail(ctx, "the handler's result is not JSON: %s" % e, "bad_output", False)
+            ctx.log.exception("task raised %s" % type(e).__name__)
+            return self._fail(ctx, "%s: %s" % (type(e).__name__, e), type(e).__name__, True)
+        except Exception as e:
+            ctx.log.error("task raised %s: %s\n%s" % (type(e).__name__, e, traceback.format_exc()))
+            return self._fail(ctx, "%s: %s" % (type(e).__name__, e), type(e).__name__, True)
+        if self._report(ctx, "complete", {"lease": task.lease, "output": out}, nxt):
+            self._count("completed", 1)
+            ctx.log.info("task completed", extra={"seconds": round(time.monotonic() - started, 3)})
+        return nxt[0] if nxt else None
 
-    def _fail(self, ctx: TaskContext, message: str, kind: str, retryable: bool) -> None:
+    def _fail(self, ctx: TaskContext, message: str, kind: str, retryable: bool) -> Optional[Task]:
         body = {"lease": ctx.task.lease, "error": {"message": message, "type": kind}, "retryable": retryable}
-        if self._report(ctx, "fail", body):
+        nxt: List[Task] = []
+        if self._report(ctx, "fail", body, nxt):
             self._count("failed", 1)
+        return nxt[0] if nxt else None
 
-    def _report(self, ctx: TaskContext, what: str, body: Dict[str, Any]) -> bool:
+    def _report(self, ctx: TaskContext, what: str, body: Dict[str, Any], nxt: Optional[List[Task]] = None) -> bool:
+        """Delivers a report; tasks the server leased with it are appended to nxt."""
         ctx._finishing = True
         if self._abandon.is_set():
             ctx.log.warning("worker stopped before the task ended: %s not reported" % what)
@@ -467,8 +494,17 @@ class Worker:
         path = "/api/v1/tasks/%s/%s" % (urllib.parse.quote(ctx.task.id, safe=""), what)
         delay = 0.25
         for attempt in range(1, 9):
+            # Only the first delivery asks for the next task: a retry after
+            # a lost answer must not lease a task nobody will run.
+            send = dict(body)
+            want = self._next_request() if nxt is not None and attempt == 1 else None
+            if want is not None:
+                send["next"] = want
             try:
-                self.http.request("POST", path, body, retries=0)
+                _, answer = self.http.request("POST", path, send, retries=0)
+                if nxt is not None and isinstance(answer, dict):
+                    nxt.extend(Task.from_json(t) for t in (answer.get("tasks") or []))
+                    self._count("chained", len(nxt))
                 return True
             except (LeaseConflict, NotFound) as e:
                 self._count("dropped", 1)
