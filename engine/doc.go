@@ -78,7 +78,7 @@
 //	    [*] --> succeeded: lambda evaluated; wait already satisfied
 //	    [*] --> skipped: in a decision case not taken
 //	    [*] --> failed: input invalid; expression error; fail block
-//	    scheduled --> running: claimed by a worker (lease)
+//	    scheduled --> running: claimed by a worker (lease; stored with the report)
 //	    running --> succeeded: complete (output valid)
 //	    running --> scheduled: retryable failure, lease expiry or attempt timeout, attempts left (back-off)
 //	    running --> failed: failure, no attempts left; output invalid
@@ -101,6 +101,20 @@
 //
 // # Tasks and leases
 //
+// One transaction per step on the hot path. A claim writes only its task
+// row (one guarded UPDATE ... RETURNING: the lease, the claim time, the
+// attempt's deadline); it neither reads nor writes the run or its steps.
+// Readers (GetRun) show a step whose current attempt's task is claimed as
+// running; the step's stored row moves from scheduled to running (with a
+// step.running event at the claim's time) in the transaction of the
+// report that ends the attempt: complete, fail, lease expiry or the
+// attempt deadline. A report may ask for the worker's next tasks, which
+// are then claimed in that same transaction (ReportParams.Next), so a
+// busy worker costs one write transaction per step. On SQLite (one
+// writer) the run's row and steps come from what this engine last
+// committed (stepCache), guarded by the run's rev; every decision is
+// written by one Store.Apply call.
+//
 // A task is claimed in one guarded UPDATE, with a lease token that every
 // report must carry (fencing): a report with a stale or consumed lease is
 // ErrConflict and changes nothing. The lease lasts the block's
@@ -112,8 +126,10 @@
 // fit what the poll offers. Back-off is delayed visibility.
 //
 // Attempt timeouts (the block instance's timeout, else the definition's)
-// count from the claim; an attempt that runs past it is asked to stop and
-// fails retryably; after the last attempt the step is timed_out.
+// count from the claim: the claim writes deadline_at on the task row, and
+// the timer loop fires it once (no timer row). An attempt that runs past
+// it is asked to stop and fails retryably; after the last attempt the step
+// is timed_out.
 //
 // Pause stops new blocks from starting and parks the run's unclaimed tasks
 // (state held) until Resume; tasks already claimed may finish, and a retry
