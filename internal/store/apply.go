@@ -133,3 +133,11 @@ func wrap(what string, err error) error {
 
 // qmarks is "?, ?, …" (n of them).
 func qmarks(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+// inPaths adds "AND path IN (…)" for paths to a condition.
+func inPaths(where string, args []any, paths []string) (string, []any) {
+	for _, p := range paths {
+		args = append(args, p)
+	}
+	return where + " AND path IN (" + qmarks(len(paths)) + ")", args
+}

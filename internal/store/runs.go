@@ -392,7 +392,8 @@ func (s *Store) DeleteSteps(ctx context.Context, runID string, paths []string) e
 	if len(paths) == 0 {
 		return nil
 	}
-	if err := s.q(ctx).Exec("DELETE FROM steps WHERE run_id = ? AND path IN ?", runID, paths).Error; err != nil {
+	where, args := inPaths("run_id = ?", []any{runID}, paths)
+	if _, err := s.exec(ctx, "DELETE FROM steps WHERE "+where, args...); err != nil {
 		return fmt.Errorf("delete steps of %s: %w", runID, err)
 	}
 	return nil

@@ -288,19 +288,17 @@ func (s *Store) ClearDeadline(ctx context.Context, id, lease string) error {
 
 // AbandonTasks drops the run's ready tasks and asks leased ones to stop.
 func (s *Store) AbandonTasks(ctx context.Context, runID string, paths []string) error {
-	del := s.q(ctx).Where("run_id = ? AND state IN ('ready', 'held')", runID)
-	upd := s.q(ctx).Table("tasks").Where("run_id = ? AND state = 'leased'", runID)
+	where, args := "run_id = ?", []any{runID}
 	if paths != nil {
 		if len(paths) == 0 {
 			return nil
 		}
-		del = del.Where("path IN ?", paths)
-		upd = upd.Where("path IN ?", paths)
+		where, args = inPaths(where, args, paths)
 	}
-	if err := del.Table("tasks").Delete(&taskRow{}).Error; err != nil {
+	if _, err := s.exec(ctx, "DELETE FROM tasks WHERE state IN ('ready', 'held') AND "+where, args...); err != nil {
 		return fmt.Errorf("abandon tasks of %s: %w", runID, err)
 	}
-	if err := upd.Update("cancel_requested", 1).Error; err != nil {
+	if _, err := s.exec(ctx, "UPDATE tasks SET cancel_requested = 1 WHERE state = 'leased' AND "+where, args...); err != nil {
 		return fmt.Errorf("abandon tasks of %s: %w", runID, err)
 	}
 	return nil
@@ -310,9 +308,9 @@ func (s *Store) AbandonTasks(ctx context.Context, runID string, paths []string) 
 func (s *Store) HoldTasks(ctx context.Context, runID string, hold bool, now time.Time) error {
 	var err error
 	if hold {
-		err = s.q(ctx).Exec("UPDATE tasks SET state = 'held' WHERE run_id = ? AND state = 'ready'", runID).Error
+		_, err = s.exec(ctx, "UPDATE tasks SET state = 'held' WHERE run_id = ? AND state = 'ready'", runID)
 	} else {
-		err = s.q(ctx).Exec("UPDATE tasks SET state = 'ready', visible_at = CASE WHEN visible_at < ? THEN ? ELSE visible_at END WHERE run_id = ? AND state = 'held'", us(now), us(now), runID).Error
+		_, err = s.exec(ctx, "UPDATE tasks SET state = 'ready', visible_at = CASE WHEN visible_at < ? THEN ? ELSE visible_at END WHERE run_id = ? AND state = 'held'", us(now), us(now), runID)
 	}
 	if err != nil {
 		return fmt.Errorf("hold tasks of %s: %w", runID, err)
@@ -370,25 +368,29 @@ type timerRow struct {
 
 // AddTimers inserts timers.
 func (s *Store) AddTimers(ctx context.Context, timers []engine.Timer) error {
+	if len(timers) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 5*len(timers))
 	for _, t := range timers {
-		if err := s.q(ctx).Exec("INSERT INTO timers (run_id, path, kind, attempt, due_at) VALUES (?, ?, ?, ?, ?)",
-			t.RunID, t.Path, t.Kind, t.Attempt, us(t.DueAt)).Error; err != nil {
-			return fmt.Errorf("add timer: %w", err)
-		}
+		args = append(args, t.RunID, t.Path, t.Kind, t.Attempt, us(t.DueAt))
+	}
+	if _, err := s.exec(ctx, "INSERT INTO timers (run_id, path, kind, attempt, due_at) VALUES "+placeholders(len(timers), 5), args...); err != nil {
+		return fmt.Errorf("add timer: %w", err)
 	}
 	return nil
 }
 
 // DeleteTimers removes the run's timers of paths (all when paths is nil).
 func (s *Store) DeleteTimers(ctx context.Context, runID string, paths []string) error {
-	q := s.q(ctx).Where("run_id = ?", runID)
+	where, args := "run_id = ?", []any{runID}
 	if paths != nil {
 		if len(paths) == 0 {
 			return nil
 		}
-		q = q.Where("path IN ?", paths)
+		where, args = inPaths(where, args, paths)
 	}
-	if err := q.Table("timers").Delete(&timerRow{}).Error; err != nil {
+	if _, err := s.exec(ctx, "DELETE FROM timers WHERE "+where, args...); err != nil {
 		return fmt.Errorf("delete timers of %s: %w", runID, err)
 	}
 	return nil
