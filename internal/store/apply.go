@@ -16,30 +16,63 @@ import (
 
 func (s *Store) bind(query string) string { return s.dia.bind(query) }
 
-func (s *Store) conn() interface {
+func (s *Store) pool() interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 } {
 	return s.db.Statement.ConnPool
 }
 
-// exec runs a hand-written statement and returns the rows it changed.
-func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
+// batch is the writes Apply queues to send together.
+type batch struct {
+	stmts []queued
+}
+
+type queued struct {
+	what  string
+	query string
+	args  []any
+	check func(rows int64) error // nil: any row count is fine
+}
+
+// exec runs a hand-written write (or queues it while Apply batches).
+func (s *Store) exec(ctx context.Context, query string, args ...any) error {
+	return s.execCheck(ctx, "", query, nil, args...)
+}
+
+// execCheck is exec whose changed-row count check decides the error
+// (when the write is queued, once the batch has run).
+func (s *Store) execCheck(ctx context.Context, what, query string, check func(rows int64) error, args ...any) error {
 	s.counted()
-	res, err := s.conn().ExecContext(ctx, s.bind(query), args...)
-	if err != nil {
-		return 0, err
+	if s.batch != nil {
+		s.batch.stmts = append(s.batch.stmts, queued{what: what, query: s.bind(query), args: args, check: check})
+		return nil
 	}
-	return res.RowsAffected()
+	res, err := s.pool().ExecContext(ctx, s.bind(query), args...)
+	if err != nil {
+		return err
+	}
+	if check == nil {
+		return nil
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	return check(n)
 }
 
 func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	s.counted()
-	return s.conn().QueryContext(ctx, s.bind(query), args...)
+	return s.pool().QueryContext(ctx, s.bind(query), args...)
 }
 
 // Apply writes one decision in the caller's transaction.
 func (s *Store) Apply(ctx context.Context, m engine.Mutation) error {
+	return s.dia.apply(ctx, s, func(s *Store) error { return s.write(ctx, m) })
+}
+
+func (s *Store) write(ctx context.Context, m engine.Mutation) error {
 	id := m.Run.ID
 	if err := s.DeleteSteps(ctx, id, m.DeletedSteps); err != nil {
 		return err

@@ -39,6 +39,11 @@ type dialect interface {
 	// seedRunSQL is the SQL expression of a seeded run's id from created
 	// (µs) and i, and a statement yielding i from ? to ? (SeedRuns).
 	seedRunSQL(created string) (id, series string)
+	// transact runs fn in one transaction.
+	transact(ctx context.Context, s *Store, fn func(tx *Store) error) error
+	// apply writes one decision, queuing what write does and sending it
+	// in as few round trips as the database allows.
+	apply(ctx context.Context, s *Store, write func(s *Store) error) error
 	// analyze refreshes the planner's statistics after a bulk load.
 	analyze(ctx context.Context, s *Store, table string) error
 }

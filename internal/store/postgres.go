@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 
@@ -118,7 +119,7 @@ func (postgresDialect) serialise(ctx context.Context, s *Store, key string) erro
 }
 
 func (postgresDialect) notify(ctx context.Context, s *Store, topic string) error {
-	return s.q(ctx).Exec("SELECT pg_notify('weft_wake', ?)", topic).Error
+	return s.exec(ctx, "SELECT pg_notify('weft_wake', ?)", topic)
 }
 
 // listen relays notifications on channel weft_wake, reconnecting after
@@ -163,6 +164,80 @@ func (postgresDialect) seedRunSQL(created string) (id, series string) {
 	id = fmt.Sprintf("lpad(to_hex(%s / 1000), 11, '0') || lpad(to_hex(i), 7, '0') || substr(md5(i::text), 1, 7)", created)
 	series = "SELECT i::bigint AS i FROM generate_series(?::bigint, ?::bigint) AS g(i)"
 	return id, series
+}
+
+// transact begins the transaction on a connection of its own, so that
+// apply can reach the driver's connection and pipeline a decision's
+// writes in one round trip.
+func (postgresDialect) transact(ctx context.Context, s *Store, fn func(tx *Store) error) (err error) {
+	sqlDB, err := s.shared.root.DB()
+	if err != nil {
+		return err
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	g := s.shared.root.Session(&gorm.Session{Context: ctx, NewDB: true})
+	g.Statement.ConnPool = tx
+	done := false
+	defer func() {
+		if !done {
+			_ = tx.Rollback() // fn panicked
+		}
+	}()
+	err = fn(&Store{db: g, dialect: s.dialect, dia: s.dia, inTx: true, shared: s.shared, conn: conn})
+	done = true
+	if err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// apply queues the writes and sends them as one pipelined batch.
+func (postgresDialect) apply(ctx context.Context, s *Store, write func(s *Store) error) error {
+	if s.conn == nil || s.batch != nil {
+		return write(s)
+	}
+	q := *s
+	q.batch = &batch{}
+	if err := write(&q); err != nil {
+		return err
+	}
+	if len(q.batch.stmts) == 0 {
+		return nil
+	}
+	return s.conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("apply: unexpected driver connection %T", dc)
+		}
+		b := &pgx.Batch{}
+		for _, st := range q.batch.stmts {
+			b.Queue(st.query, st.args...)
+		}
+		br := c.Conn().SendBatch(ctx, b)
+		for _, st := range q.batch.stmts {
+			tag, err := br.Exec()
+			if err == nil && st.check != nil {
+				err = st.check(tag.RowsAffected())
+			}
+			if err != nil {
+				_ = br.Close()
+				if st.what == "" {
+					return fmt.Errorf("apply: %w", err)
+				}
+				return fmt.Errorf("%s: %w", st.what, err)
+			}
+		}
+		return br.Close()
+	})
 }
 
 func (postgresDialect) analyze(ctx context.Context, s *Store, table string) error {

@@ -339,13 +339,19 @@ func (s *Store) LoadStep(ctx context.Context, runID, path string) (engine.Step, 
 // SaveRun writes the run when its rev is still readRev.
 func (s *Store) SaveRun(ctx context.Context, r engine.Run, readRev int64) error {
 	row := toRunRow(r)
-	n, err := s.exec(ctx, `UPDATE runs SET status = ?, version = ?, output = ?, error = ?, state = ?, started_at = ?, finished_at = ?, rev = ?
-WHERE id = ? AND rev = ?`, row.Status, row.Version, row.Output, row.Error, row.State, row.StartedAt, row.FinishedAt, readRev+1, r.ID, readRev)
+	moved := func(n int64) error {
+		if n == 0 {
+			return engine.ErrConflict
+		}
+		return nil
+	}
+	err := s.execCheck(ctx, "save run "+r.ID, `UPDATE runs SET status = ?, version = ?, output = ?, error = ?, state = ?, started_at = ?, finished_at = ?, rev = ?
+WHERE id = ? AND rev = ?`, moved, row.Status, row.Version, row.Output, row.Error, row.State, row.StartedAt, row.FinishedAt, readRev+1, r.ID, readRev)
+	if errors.Is(err, engine.ErrConflict) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("save run %s: %w", r.ID, err)
-	}
-	if n == 0 {
-		return engine.ErrConflict
 	}
 	return nil
 }
@@ -380,7 +386,7 @@ func (s *Store) UpsertSteps(ctx context.Context, runID string, steps []engine.St
 				w.Attempt, w.Attempts, w.Control, w.ChildRunID, w.Seq, w.CreatedAt, w.StartedAt, w.FinishedAt, stepScope(st.Path))
 		}
 		sb.WriteString(upsertStepTail)
-		if _, err := s.exec(ctx, sb.String(), args...); err != nil {
+		if err := s.exec(ctx, sb.String(), args...); err != nil {
 			return fmt.Errorf("save steps of %s (%s...): %w", runID, chunk[0].Path, err)
 		}
 	}
@@ -393,7 +399,7 @@ func (s *Store) DeleteSteps(ctx context.Context, runID string, paths []string) e
 		return nil
 	}
 	where, args := inPaths("run_id = ?", []any{runID}, paths)
-	if _, err := s.exec(ctx, "DELETE FROM steps WHERE "+where, args...); err != nil {
+	if err := s.exec(ctx, "DELETE FROM steps WHERE "+where, args...); err != nil {
 		return fmt.Errorf("delete steps of %s: %w", runID, err)
 	}
 	return nil
@@ -545,7 +551,7 @@ func (s *Store) AppendEvents(ctx context.Context, evs []engine.Event) error {
 			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
 			args = append(args, e.RunID, us(e.Time), e.Actor, e.Kind, e.Path, e.From, e.To, rawPtr(e.Detail))
 		}
-		if _, err := s.exec(ctx, sb.String(), args...); err != nil {
+		if err := s.exec(ctx, sb.String(), args...); err != nil {
 			return fmt.Errorf("append event %s: %w", chunk[0].Kind, err)
 		}
 	}

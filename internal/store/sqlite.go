@@ -93,4 +93,14 @@ func (sqliteDialect) seedRunSQL(created string) (id, series string) {
 	return id, series
 }
 
+func (sqliteDialect) transact(ctx context.Context, s *Store, fn func(tx *Store) error) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return fn(&Store{db: tx, dialect: s.dialect, dia: s.dia, inTx: true, shared: s.shared})
+	})
+}
+
+// apply runs the writes one by one: an in-process statement costs no
+// round trip.
+func (sqliteDialect) apply(_ context.Context, s *Store, write func(s *Store) error) error { return write(s) }
+
 func (sqliteDialect) analyze(context.Context, *Store, string) error { return nil }

@@ -6,6 +6,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -29,6 +30,9 @@ type Store struct {
 	db      *gorm.DB
 	dialect string  // migrations.SQLite or migrations.Postgres
 	dia     dialect // what differs between them
+
+	conn  *sql.Conn // PostgreSQL: the connection of the open transaction
+	batch *batch    // set: writes are queued and sent together (Apply)
 	inTx    bool
 	shared  *shared
 }
@@ -155,9 +159,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx engine.Store) error) error 
 	if s.inTx {
 		return fn(s)
 	}
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&Store{db: tx, dialect: s.dialect, dia: s.dia, inTx: true, shared: s.shared})
-	})
+	err := s.dia.transact(ctx, s, func(tx *Store) error { return fn(tx) })
 	if err == nil {
 		s.shared.commits.Add(1)
 	}

@@ -77,7 +77,7 @@ func (s *Store) AddTasks(ctx context.Context, tasks []engine.TaskRecord) error {
 			args = append(args, t.ID, t.RunID, t.Path, t.Ref, t.Attempt, t.StepSeq, t.Queue, t.Block, t.Version, rawPtr(t.Input), state,
 				us(t.VisibleAt), t.LeaseDuration.Microseconds(), res, t.Concurrency, us(t.CreatedAt), t.Timeout.Microseconds())
 		}
-		if _, err := s.exec(ctx, `INSERT INTO tasks (id, run_id, path, ref, attempt, step_seq, queue, block, version, input, state, visible_at,
+		if err := s.exec(ctx, `INSERT INTO tasks (id, run_id, path, ref, attempt, step_seq, queue, block, version, input, state, visible_at,
 lease_us, resources, concurrency, created_at, timeout_us) VALUES `+placeholders(len(chunk), 17), args...); err != nil {
 			return fmt.Errorf("add task %s: %w", chunk[0].ID, err)
 		}
@@ -295,10 +295,10 @@ func (s *Store) AbandonTasks(ctx context.Context, runID string, paths []string) 
 		}
 		where, args = inPaths(where, args, paths)
 	}
-	if _, err := s.exec(ctx, "DELETE FROM tasks WHERE state IN ('ready', 'held') AND "+where, args...); err != nil {
+	if err := s.exec(ctx, "DELETE FROM tasks WHERE state IN ('ready', 'held') AND "+where, args...); err != nil {
 		return fmt.Errorf("abandon tasks of %s: %w", runID, err)
 	}
-	if _, err := s.exec(ctx, "UPDATE tasks SET cancel_requested = 1 WHERE state = 'leased' AND "+where, args...); err != nil {
+	if err := s.exec(ctx, "UPDATE tasks SET cancel_requested = 1 WHERE state = 'leased' AND "+where, args...); err != nil {
 		return fmt.Errorf("abandon tasks of %s: %w", runID, err)
 	}
 	return nil
@@ -308,9 +308,9 @@ func (s *Store) AbandonTasks(ctx context.Context, runID string, paths []string) 
 func (s *Store) HoldTasks(ctx context.Context, runID string, hold bool, now time.Time) error {
 	var err error
 	if hold {
-		_, err = s.exec(ctx, "UPDATE tasks SET state = 'held' WHERE run_id = ? AND state = 'ready'", runID)
+		err = s.exec(ctx, "UPDATE tasks SET state = 'held' WHERE run_id = ? AND state = 'ready'", runID)
 	} else {
-		_, err = s.exec(ctx, "UPDATE tasks SET state = 'ready', visible_at = CASE WHEN visible_at < ? THEN ? ELSE visible_at END WHERE run_id = ? AND state = 'held'", us(now), us(now), runID)
+		err = s.exec(ctx, "UPDATE tasks SET state = 'ready', visible_at = CASE WHEN visible_at < ? THEN ? ELSE visible_at END WHERE run_id = ? AND state = 'held'", us(now), us(now), runID)
 	}
 	if err != nil {
 		return fmt.Errorf("hold tasks of %s: %w", runID, err)
@@ -375,7 +375,7 @@ func (s *Store) AddTimers(ctx context.Context, timers []engine.Timer) error {
 	for _, t := range timers {
 		args = append(args, t.RunID, t.Path, t.Kind, t.Attempt, us(t.DueAt))
 	}
-	if _, err := s.exec(ctx, "INSERT INTO timers (run_id, path, kind, attempt, due_at) VALUES "+placeholders(len(timers), 5), args...); err != nil {
+	if err := s.exec(ctx, "INSERT INTO timers (run_id, path, kind, attempt, due_at) VALUES "+placeholders(len(timers), 5), args...); err != nil {
 		return fmt.Errorf("add timer: %w", err)
 	}
 	return nil
@@ -390,7 +390,7 @@ func (s *Store) DeleteTimers(ctx context.Context, runID string, paths []string) 
 		}
 		where, args = inPaths(where, args, paths)
 	}
-	if _, err := s.exec(ctx, "DELETE FROM timers WHERE "+where, args...); err != nil {
+	if err := s.exec(ctx, "DELETE FROM timers WHERE "+where, args...); err != nil {
 		return fmt.Errorf("delete timers of %s: %w", runID, err)
 	}
 	return nil

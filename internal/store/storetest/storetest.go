@@ -32,6 +32,8 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		"EventsAndPurge":       testEventsAndPurge,
 		"CronFireOnce":         testCronFireOnce,
 		"TxRollback":           testTxRollback,
+		"ApplyMutation":        testApplyMutation,
+		"ClaimDeadline":        testClaimDeadline,
 	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {
@@ -519,5 +521,100 @@ func testHoldTasks(t *testing.T, s engine.Store) {
 	}
 	if _, err := s.GetTask(ctx, "t2"); !errors.Is(err, engine.ErrNotFound) {
 		t.Fatalf("abandoned held task kept: %v", err)
+	}
+}
+
+// Apply writes a whole decision, or (on a moved run) nothing that
+// survives the transaction.
+func testApplyMutation(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	r := mkRun(t, s, "r1", t0)
+	r.Rev = 1
+	m := engine.Mutation{Run: r, ReadRev: 1, Now: t0,
+		Steps:  []engine.Step{{Path: "a", Ref: "a", Type: "task", Status: engine.StepScheduled, Seq: 1, Attempt: 1, CreatedAt: t0}},
+		Tasks:  []engine.TaskRecord{mkTask("r1", "t1", "q"), mkTask("r1", "t2", "q", func(tk *engine.TaskRecord) { tk.Path = "b" })},
+		Timers: []engine.Timer{{RunID: "r1", Path: "w", Kind: engine.TimerWake, DueAt: t0.Add(time.Hour)}},
+		Events: []engine.Event{{RunID: "r1", Time: t0, Actor: "engine", Kind: "step.scheduled", Path: "a"}},
+		Notify: []string{"q"}}
+	m.Run.Status = engine.RunRunning
+	if err := s.InTx(ctx, func(tx engine.Store) error { return tx.Apply(ctx, m) }); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	got, err := s.LoadRun(ctx, "r1", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Rev != 2 || len(got.Steps) != 1 || got.Steps[0].Status != engine.StepScheduled {
+		t.Fatalf("after apply: rev %d steps %+v", got.Rev, got.Steps)
+	}
+	if ts := claim(t, s, "q", 10, t0, nil); len(ts) != 2 {
+		t.Fatalf("tasks applied: %d, want 2", len(ts))
+	}
+	evs, _ := s.Events(ctx, "r1", 0, 10)
+	if len(evs) != 1 || evs[0].Kind != "step.scheduled" {
+		t.Fatalf("events: %+v", evs)
+	}
+
+	// A second decision read at rev 1 is refused whole: its step, task,
+	// event and timer writes roll back with it.
+	stale := engine.Mutation{Run: r, ReadRev: 1, Now: t0,
+		Steps:  []engine.Step{{Path: "c", Ref: "c", Type: "task", Status: engine.StepScheduled, Seq: 2, Attempt: 1, CreatedAt: t0}},
+		Tasks:  []engine.TaskRecord{mkTask("r1", "t3", "q2")},
+		Events: []engine.Event{{RunID: "r1", Time: t0, Actor: "engine", Kind: "step.scheduled", Path: "c"}},
+		Timers: []engine.Timer{{RunID: "r1", Path: "x", Kind: engine.TimerWake, DueAt: t0}}}
+	err = s.InTx(ctx, func(tx engine.Store) error { return tx.Apply(ctx, stale) })
+	if !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("stale apply: got %v, want ErrConflict", err)
+	}
+	got, _ = s.LoadRun(ctx, "r1", true)
+	if got.Rev != 2 || len(got.Steps) != 1 {
+		t.Fatalf("after a refused apply: rev %d, %d steps", got.Rev, len(got.Steps))
+	}
+	if ts := claim(t, s, "q2", 10, t0, nil); len(ts) != 0 {
+		t.Fatalf("a refused apply left %d tasks", len(ts))
+	}
+	if evs, _ := s.Events(ctx, "r1", 0, 10); len(evs) != 1 {
+		t.Fatalf("a refused apply left events: %+v", evs)
+	}
+	if due, _ := s.DueTimers(ctx, t0, 10); len(due) != 0 {
+		t.Fatalf("a refused apply left timers: %+v", due)
+	}
+}
+
+// A claim records its time and the attempt's deadline on the task row;
+// the deadline is reported as expired once it passes, and cleared once.
+func testClaimDeadline(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	mkRun(t, s, "r1", t0)
+	tk := mkTask("r1", "t1", "q", func(tk *engine.TaskRecord) { tk.Timeout = 10 * time.Second; tk.LeaseDuration = time.Hour })
+	if err := s.AddTasks(ctx, []engine.TaskRecord{tk}); err != nil {
+		t.Fatal(err)
+	}
+	ts := claim(t, s, "q", 1, t0, nil)
+	if len(ts) != 1 || ts[0].ClaimedAt == nil || !ts[0].ClaimedAt.Equal(t0) || ts[0].DeadlineAt == nil || !ts[0].DeadlineAt.Equal(t0.Add(10*time.Second)) {
+		t.Fatalf("claimed: %+v", ts)
+	}
+	if next, ok, _ := s.NextWake(ctx, t0); !ok || !next.Equal(t0.Add(10*time.Second)) {
+		t.Fatalf("next wake: %v %v, want the deadline", next, ok)
+	}
+	if exp, _ := s.ExpiredLeases(ctx, t0.Add(9*time.Second), 10); len(exp) != 0 {
+		t.Fatalf("expired before the deadline: %+v", exp)
+	}
+	exp, _ := s.ExpiredLeases(ctx, t0.Add(10*time.Second), 10)
+	if len(exp) != 1 || exp[0].ID != "t1" {
+		t.Fatalf("expired at the deadline: %+v", exp)
+	}
+	if err := s.ClearDeadline(ctx, "t1", ts[0].Lease); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ClearDeadline(ctx, "t1", ts[0].Lease); !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("second clear: %v, want ErrConflict", err)
+	}
+	if exp, _ := s.ExpiredLeases(ctx, t0.Add(11*time.Second), 10); len(exp) != 0 {
+		t.Fatalf("expired after the clear: %+v", exp)
+	}
+	leased, err := s.LeasedTasks(ctx, "r1")
+	if err != nil || len(leased) != 1 || leased[0].WorkerID != "w" {
+		t.Fatalf("leased tasks: %+v %v", leased, err)
 	}
 }
