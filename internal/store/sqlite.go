@@ -101,6 +101,8 @@ func (sqliteDialect) transact(ctx context.Context, s *Store, fn func(tx *Store) 
 
 // apply runs the writes one by one: an in-process statement costs no
 // round trip.
-func (sqliteDialect) apply(_ context.Context, s *Store, write func(s *Store) error) error { return write(s) }
+func (sqliteDialect) apply(_ context.Context, s *Store, write func(s *Store) error) error {
+	return write(s)
+}
 
 func (sqliteDialect) analyze(context.Context, *Store, string) error { return nil }

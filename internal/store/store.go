@@ -31,10 +31,10 @@ type Store struct {
 	dialect string  // migrations.SQLite or migrations.Postgres
 	dia     dialect // what differs between them
 
-	conn  *sql.Conn // PostgreSQL: the connection of the open transaction
-	batch *batch    // set: writes are queued and sent together (Apply)
-	inTx    bool
-	shared  *shared
+	conn   *sql.Conn // PostgreSQL: the connection of the open transaction
+	batch  *batch    // set: writes are queued and sent together (Apply)
+	inTx   bool
+	shared *shared
 }
 
 // shared is what every transaction-scoped copy of a Store points at.
