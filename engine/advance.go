@@ -22,6 +22,7 @@ type changeKind string
 const (
 	chStart        changeKind = "start"
 	chClaimed      changeKind = "claimed"
+	chReleased     changeKind = "released"
 	chCompleted    changeKind = "completed"
 	chFailed       changeKind = "failed"
 	chLeaseExpired changeKind = "lease_expired"
@@ -117,9 +118,10 @@ func advanceIn(bp *flows.Blueprint, run Run, ch change, now time.Time, v validat
 	if err := d.apply(ch); err != nil {
 		return run, effects{}, err
 	}
-	// A claim only moves its step to running; it never unblocks another
-	// (and the shell loads just that step for it).
-	if d.run.Status == RunRunning && ch.Kind != chClaimed {
+	// A claim (or its release) only moves its step between scheduled and
+	// running; it never unblocks another (and the shell loads just that
+	// step for it).
+	if d.run.Status == RunRunning && ch.Kind != chClaimed && ch.Kind != chReleased {
 		d.drive()
 	}
 	if d.needAll {
@@ -278,6 +280,24 @@ func (d *decider) apply(ch change) error {
 		}
 		if to := d.stepTimeout(st); to > 0 {
 			d.fx.Timers = append(d.fx.Timers, Timer{RunID: r.ID, Path: st.Path, Kind: TimerStepTimeout, Attempt: st.Attempt, DueAt: d.now.Add(to)})
+		}
+		return nil
+	case chReleased:
+		// The claim's answer never reached a worker: the attempt goes back
+		// to scheduled, unchanged, as if it had not been claimed.
+		if st.Status != StepRunning || st.Attempt != ch.Attempt {
+			return fmt.Errorf("step %q is %s at attempt %d; release of attempt %d: %w", st.Path, st.Status, st.Attempt, ch.Attempt, errStale)
+		}
+		d.touch(st)
+		st.Status = StepScheduled
+		if st.Attempt == 1 {
+			st.StartedAt = nil
+		}
+		if a := d.attempt(st); a != nil {
+			a.Status, a.StartedAt, a.WorkerID = StepScheduled, nil, ""
+		}
+		if d.stepTimeout(st) > 0 {
+			d.fx.DropTimers = append(d.fx.DropTimers, st.Path) // the next claim sets it again
 		}
 		return nil
 	case chCompleted, chFailed, chLeaseExpired:

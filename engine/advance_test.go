@@ -59,6 +59,11 @@ func TestAdvanceMoves(t *testing.T) {
 		{"claim scheduled", RunRunning, StepScheduled, 1, change{Kind: chClaimed, Path: "a", Attempt: 1}, StepRunning, nil, RunRunning},
 		{"claim running", RunRunning, StepRunning, 1, change{Kind: chClaimed, Path: "a", Attempt: 1}, "", ErrInvalidState, ""},
 		{"claim wrong attempt", RunRunning, StepScheduled, 2, change{Kind: chClaimed, Path: "a", Attempt: 1}, "", ErrInvalidState, ""},
+		{"release running", RunRunning, StepRunning, 1, change{Kind: chReleased, Path: "a", Attempt: 1}, StepScheduled, nil, RunRunning},
+		{"release while paused", RunPaused, StepRunning, 1, change{Kind: chReleased, Path: "a", Attempt: 1}, StepScheduled, nil, RunPaused},
+		{"release scheduled", RunRunning, StepScheduled, 1, change{Kind: chReleased, Path: "a", Attempt: 1}, "", errStale, ""},
+		{"release old attempt", RunRunning, StepRunning, 2, change{Kind: chReleased, Path: "a", Attempt: 1}, "", errStale, ""},
+		{"release on cancelled run", RunCancelled, StepCancelled, 1, change{Kind: chReleased, Path: "a", Attempt: 1}, "", errStale, ""},
 		{"complete running", RunRunning, StepRunning, 1, change{Kind: chCompleted, Path: "a", Attempt: 1, Output: json.RawMessage(`1`)}, StepSucceeded, nil, RunRunning},
 		{"complete succeeded", RunRunning, StepSucceeded, 1, change{Kind: chCompleted, Path: "a", Attempt: 1}, "", errStale, ""},
 		{"complete old attempt", RunRunning, StepRunning, 2, change{Kind: chCompleted, Path: "a", Attempt: 1}, "", errStale, ""},
@@ -106,7 +111,11 @@ func TestAdvanceMoves(t *testing.T) {
 			if got.Status != tc.wantRun {
 				t.Fatalf("run: got %s, want %s", got.Status, tc.wantRun)
 			}
-			if tc.want == StepScheduled && len(fx.Tasks) != 1 {
+			switch {
+			case tc.ch.Kind == chReleased && len(fx.Tasks) != 0:
+				// The shell puts the released task back as it was.
+				t.Fatalf("release made new tasks: %+v", fx.Tasks)
+			case tc.ch.Kind != chReleased && tc.want == StepScheduled && len(fx.Tasks) != 1:
 				t.Fatalf("scheduled without a task: %+v", fx.Tasks)
 			}
 		})

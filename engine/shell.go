@@ -114,9 +114,10 @@ func (e *Engine) applyTx(ctx context.Context, tx Store, runID string, ch change,
 }
 
 func (e *Engine) applyOne(ctx context.Context, tx Store, j job, n *txNotes) ([]job, error) {
-	// A claim touches one step and unblocks nothing: load just that step
-	// (a map with thousands of iterations claims cheaply).
-	claim := j.ch.Kind == chClaimed
+	// A claim (or its release) touches one step and unblocks nothing:
+	// load just that step (a map with thousands of iterations claims
+	// cheaply).
+	claim := j.ch.Kind == chClaimed || j.ch.Kind == chReleased
 	run, err := tx.LoadRun(ctx, j.runID, false)
 	if err != nil {
 		return nil, err

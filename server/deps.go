@@ -26,6 +26,8 @@ type Engine interface {
 	Signal(ctx context.Context, runID, name string, payload json.RawMessage, actor string) error
 
 	Poll(ctx context.Context, p engine.PollParams) ([]engine.Task, error)
+	// Release gives back tasks a poll leased whose answer was lost.
+	Release(ctx context.Context, tasks []engine.Task) error
 	Complete(ctx context.Context, taskID, lease string, output json.RawMessage) error
 	Fail(ctx context.Context, taskID, lease string, e engine.TaskError) error
 	Heartbeat(ctx context.Context, taskID, lease string) (engine.HeartbeatResult, error)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -85,8 +86,28 @@ func (s *Server) postTaskPoll(c echo.Context) error {
 	if tasks == nil {
 		tasks = []engine.Task{}
 	}
+	if len(tasks) > 0 && c.Request().Context().Err() != nil {
+		// The worker left after the claim: give the tasks back now
+		// rather than let their leases lapse.
+		s.releaseLost(c, tasks)
+		return nil
+	}
 	s.metrics.polled(tasks, time.Since(start))
-	return c.JSON(http.StatusOK, map[string]any{"tasks": tasks})
+	if err := c.JSON(http.StatusOK, map[string]any{"tasks": tasks}); err != nil {
+		s.releaseLost(c, tasks) // the answer did not get out
+		return err
+	}
+	return nil
+}
+
+// releaseLost gives back tasks whose poll answer did not reach the worker.
+func (s *Server) releaseLost(c echo.Context, tasks []engine.Task) {
+	if len(tasks) == 0 {
+		return
+	}
+	if err := s.deps.Engine.Release(context.WithoutCancel(c.Request().Context()), tasks); err != nil {
+		s.log.Warn("give back tasks of a lost poll answer; their leases will lapse", "err", err)
+	}
 }
 
 type leaseRequest struct {
