@@ -16,6 +16,8 @@ type engineOptions struct {
 	retention time.Duration // 0 keeps finished runs forever
 	log       *slog.Logger
 	registry  *prometheus.Registry
+	// afterClaim is the WEFT_FAILPOINT hook (nil: none).
+	afterClaim func([]engine.Task)
 }
 
 // startEngine builds the engine on st and runs its loops until ctx ends;
@@ -25,7 +27,7 @@ func startEngine(ctx context.Context, st *store.Store, o engineOptions) (*engine
 	if retention == 0 {
 		retention = -1
 	}
-	eng := engine.New(engine.Config{Retention: retention}, st, o.log.With("component", "engine"))
+	eng := engine.New(engine.Config{Retention: retention, AfterClaimFunc: o.afterClaim}, st, o.log.With("component", "engine"))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -79,6 +79,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return fmt.Errorf("--retention: %w", err)
 	}
 
+	afterClaim, err := failpoint(getenv("WEFT_FAILPOINT"), log)
+	if err != nil {
+		return err
+	}
+
 	st, err := store.Open(ctx, o.db, log)
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
@@ -90,7 +95,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 
 	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()
-	eng, engineDone, err := startEngine(engCtx, st, engineOptions{retention: retention, log: log, registry: reg})
+	eng, engineDone, err := startEngine(engCtx, st, engineOptions{retention: retention, log: log, registry: reg, afterClaim: afterClaim})
 	if err != nil {
 		return err
 	}
