@@ -1108,15 +1108,6 @@ func (d *decider) startExternal(st *Step, def *blocks.Definition, iv *flows.Valu
 	d.enqueue(st, d.now)
 }
 
-// QueueOf is the queue a block's tasks go to: "http:"+name for HTTP
-// blocks, the worker queue otherwise.
-func QueueOf(def *blocks.Definition) string {
-	if def.Dispatch.Kind == blocks.DispatchHTTP {
-		return "http:" + def.Name
-	}
-	return def.Queue()
-}
-
 func (d *decider) enqueue(st *Step, visible time.Time) {
 	def := d.def(st)
 	if def == nil {
@@ -1129,7 +1120,7 @@ func (d *decider) enqueue(st *Step, visible time.Time) {
 	d.fx.Tasks = append(d.fx.Tasks, TaskRecord{
 		Task: Task{ID: taskID(d.run.ID, st.Path, st.Seq, st.Attempt), RunID: d.run.ID, Ref: st.Ref, Path: st.Path,
 			Block: def.Name, Version: def.Version, Attempt: st.Attempt, Input: st.Input},
-		StepSeq: st.Seq, Queue: QueueOf(def), State: state, VisibleAt: visible, LeaseDuration: leaseFor(def),
+		StepSeq: st.Seq, Queue: def.TaskQueue(), State: state, VisibleAt: visible, LeaseDuration: leaseFor(def),
 		Resources: def.Resources, Concurrency: def.Concurrency, CreatedAt: d.now,
 	})
 }

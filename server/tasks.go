@@ -43,7 +43,7 @@ func (s *Server) postTaskPoll(c echo.Context) error {
 		problems = append(problems, "queues is required: list the queues this worker serves (a worker block's queue is its name unless dispatch.queue says otherwise)")
 	}
 	for _, q := range req.Queues {
-		if strings.HasPrefix(q, "http:") {
+		if blocks.IsHTTPQueue(q) {
 			problems = append(problems, "queue "+q+" belongs to the server's HTTP dispatcher")
 		}
 	}
