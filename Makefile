@@ -36,6 +36,7 @@ generate:
 	$(GO) tool templ generate
 
 verify: generate lint
+	$(GO) mod tidy -diff
 	git diff --exit-code
 	@diff <(ls migrations/sqlite) <(ls migrations/postgres) || { echo "migrations differ between dialects"; exit 1; }
 
