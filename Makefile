@@ -15,12 +15,13 @@ run: build ## start weft on embedded SQLite with the examples and their workers
 
 test: test-go test-python ## every Go and Python test
 
-# The race detector slows the in-process benchmark's smoke test tenfold, so
-# that one package runs without it; everything else runs under -race.
+# The race detector slows weft bench's smoke tests (cmd/weft
+# TestBenchSmall*) tenfold, so they run without it; everything else runs
+# under -race.
 test-go:
 	$(GO) vet ./...
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v /internal/bench)
-	$(GO) test -count=1 -timeout 10m ./internal/bench
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m -skip '^TestBenchSmall' ./...
+	$(GO) test -count=1 -timeout 10m -run '^TestBenchSmall' ./cmd/weft
 
 test-race:
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./engine/... ./internal/...
