@@ -15,12 +15,13 @@ run: build ## start weft on embedded SQLite with the examples and their workers
 
 test: test-go test-python ## every Go and Python test
 
-# The race detector slows the in-process benchmark's smoke test tenfold, so
-# that one package runs without it; everything else runs under -race.
+# The race detector slows weft bench's smoke tests (cmd/weft
+# TestBenchSmall*) tenfold, so they run without it; everything else runs
+# under -race.
 test-go:
 	$(GO) vet ./...
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v /internal/bench)
-	$(GO) test -count=1 -timeout 10m ./internal/bench
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m -skip '^TestBenchSmall' ./...
+	$(GO) test -count=1 -timeout 10m -run '^TestBenchSmall' ./cmd/weft
 
 test-race:
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./engine/... ./internal/...
@@ -31,13 +32,15 @@ test-python: build
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 generate:
 	$(GO) tool templ generate
 
 verify: generate lint
+	$(GO) mod tidy -diff
 	git diff --exit-code
-	@diff <(ls migrations/sqlite) <(ls migrations/postgres) || { echo "migrations differ between dialects"; exit 1; }
+	$(GO) test -count=1 -run 'TestDialects' ./migrations
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./flows

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -42,6 +43,26 @@ func (d *Definition) Queue() string {
 	}
 	return d.Name
 }
+
+// httpQueuePrefix starts the queue of every HTTP block.
+const httpQueuePrefix = "http:"
+
+// TaskQueue is the queue the block's tasks go to, by dispatch kind: an
+// HTTP block's is HTTPQueue(name), which the server's HTTP dispatcher
+// claims; a worker block's is Queue.
+func (d *Definition) TaskQueue() string {
+	if d.Dispatch.Kind == DispatchHTTP {
+		return HTTPQueue(d.Name)
+	}
+	return d.Queue()
+}
+
+// HTTPQueue is the queue of the HTTP block named block.
+func HTTPQueue(block string) string { return httpQueuePrefix + block }
+
+// IsHTTPQueue reports whether q is an HTTP block's queue, which belongs to
+// the server's HTTP dispatcher: workers may not poll it.
+func IsHTTPQueue(q string) bool { return strings.HasPrefix(q, httpQueuePrefix) }
 
 // Dispatch says how the engine hands a step of this block to the outside.
 type Dispatch struct {

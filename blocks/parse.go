@@ -120,6 +120,9 @@ func (d *Definition) check() []*ValidationError {
 			}
 		}
 	case DispatchWorker:
+		if IsHTTPQueue(d.Dispatch.Queue) {
+			fail("/dispatch/queue", "queue %q is reserved: queues starting %q belong to HTTP blocks", d.Dispatch.Queue, httpQueuePrefix)
+		}
 		for k, set := range map[string]bool{"url": d.Dispatch.URL != "", "method": d.Dispatch.Method != "", "headers": d.Dispatch.Headers != nil, "body": d.Dispatch.Body != ""} {
 			if set {
 				fail("/dispatch/"+k, "%q applies to http blocks only; remove it or use kind \"http\"", k)

@@ -42,6 +42,7 @@ func TestParseRules(t *testing.T) {
 		{"http needs url", def(`"dispatch": {"kind": "http"}`), []want{{"/dispatch", `an http block needs "url"`, 3}}},
 		{"http bad url", def(`"dispatch": {"kind": "http", "url": "trainer:8081"}`), []want{{"/dispatch/url", `is not an absolute http(s) URL`, 3}}},
 		{"http template not secret", def(`"dispatch": {"kind": "http", "url": "http://x/${flow.input.y}"}`), []want{{"/dispatch/url", "only ${secrets.NAME} templates are allowed here", 3}}},
+		{"worker on an http queue", def(`"dispatch": {"kind": "worker", "queue": "http:train"}`), []want{{"/dispatch/queue", `queue "http:train" is reserved`, 3}}},
 		{"worker with url", def(`"dispatch": {"kind": "worker", "url": "http://x"}`), []want{{"/dispatch/url", `"url" applies to http blocks only`, 3}}},
 		{"durations", def(worker, `"timeout": "2 hours"`, `"heartbeat_timeout": 60`), []want{
 			{"/timeout", `invalid duration "2 hours"`, 4}, {"/heartbeat_timeout", "must be a string, not an integer", 5}}},

@@ -1,9 +1,6 @@
 package engine
 
-import (
-	"strings"
-	"time"
-)
+import "time"
 
 // Claim is when, and by which worker, the task of a step's attempt was
 // claimed. A claim writes only its task row (the lease, the attempt's
@@ -77,6 +74,3 @@ func overlayClaims(r *Run, leased []TaskRecord) {
 	}
 }
 
-// IsDispatchQueue reports a queue that the server's own dispatcher serves
-// (see QueueOf): workers may not poll it.
-func IsDispatchQueue(q string) bool { return strings.HasPrefix(q, "http:") }

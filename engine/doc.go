@@ -81,6 +81,7 @@
 //	    scheduled --> running: claimed by a worker (lease; stored with the report)
 //	    running --> succeeded: complete (output valid)
 //	    running --> scheduled: retryable failure, lease expiry or attempt timeout, attempts left (back-off)
+//	    running --> scheduled: claim released, its answer lost (same attempt, at once)
 //	    running --> failed: failure, no attempts left; output invalid
 //	    running --> timed_out: attempt timeout, no attempts left
 //	    running --> succeeded: control block's children done
@@ -120,8 +121,12 @@
 // ErrConflict and changes nothing. The lease lasts the block's
 // heartbeat_timeout (DefaultLease when unset); each heartbeat extends it.
 // A lapsed lease fails the attempt retryably. A task's id is stable across
-// redeliveries of one attempt. Tasks of HTTP blocks go to the queue
-// "http:"+block name and are claimed like any other. A per-block
+// redeliveries of one attempt. A claim whose poll lost its caller before
+// the answer (the worker's request ended as the claim committed) is
+// released at once: the task is ready again and its step scheduled, with
+// the same attempt. Tasks go to the queue the block's TaskQueue names
+// (an HTTP block's belongs to the server's dispatcher) and are claimed
+// like any other. A per-block
 // concurrency cap counts leased tasks across the cluster; resources must
 // fit what the poll offers. Back-off is delayed visibility.
 //

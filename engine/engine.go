@@ -36,6 +36,11 @@ type Config struct {
 	// StatsWindow is the period Stats counts runs and workers over
 	// (default 24h).
 	StatsWindow time.Duration
+	// AfterClaimFunc, when set, is called by Poll after a claim of tasks
+	// has committed and before Poll returns them: the seam where fault
+	// injection (tests, WEFT_FAILPOINT in cmd/weft) cancels the poll or
+	// kills the process between a claim's commit and its answer.
+	AfterClaimFunc func(tasks []Task)
 }
 
 func (c Config) withDefaults() Config {

@@ -49,7 +49,10 @@ func (e *Engine) Poll(ctx context.Context, p PollParams) ([]Task, error) {
 			tasks, err := e.claim(ctx, p)
 			if err != nil || len(tasks) > 0 {
 				stop()
-				return tasks, err
+				if err != nil {
+					return nil, err
+				}
+				return e.handOver(ctx, tasks), nil
 			}
 			e.hub.markEmpty(key, stamp, now)
 		}

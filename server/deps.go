@@ -27,6 +27,8 @@ type Engine interface {
 
 	Poll(ctx context.Context, p engine.PollParams) ([]engine.Task, error)
 	Report(ctx context.Context, p engine.ReportParams) ([]engine.Task, error)
+	// Release gives back tasks a poll leased whose answer was lost.
+	Release(ctx context.Context, tasks []engine.Task) error
 	Heartbeat(ctx context.Context, taskID, lease string) (engine.HeartbeatResult, error)
 
 	Stats(ctx context.Context) (engine.Stats, error)

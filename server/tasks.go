@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -42,7 +43,7 @@ func (s *Server) postTaskPoll(c echo.Context) error {
 		problems = append(problems, "queues is required: list the queues this worker serves (a worker block's queue is its name unless dispatch.queue says otherwise)")
 	}
 	for _, q := range req.Queues {
-		if engine.IsDispatchQueue(q) {
+		if blocks.IsHTTPQueue(q) {
 			problems = append(problems, "queue "+q+" belongs to the server's HTTP dispatcher")
 		}
 	}
@@ -85,8 +86,28 @@ func (s *Server) postTaskPoll(c echo.Context) error {
 	if tasks == nil {
 		tasks = []engine.Task{}
 	}
+	if len(tasks) > 0 && c.Request().Context().Err() != nil {
+		// The worker left after the claim: give the tasks back now
+		// rather than let their leases lapse.
+		s.releaseLost(c, tasks)
+		return nil
+	}
 	s.metrics.polled(tasks, time.Since(start))
-	return c.JSON(http.StatusOK, map[string]any{"tasks": tasks})
+	if err := c.JSON(http.StatusOK, map[string]any{"tasks": tasks}); err != nil {
+		s.releaseLost(c, tasks) // the answer did not get out
+		return err
+	}
+	return nil
+}
+
+// releaseLost gives back tasks whose poll answer did not reach the worker.
+func (s *Server) releaseLost(c echo.Context, tasks []engine.Task) {
+	if len(tasks) == 0 {
+		return
+	}
+	if err := s.deps.Engine.Release(context.WithoutCancel(c.Request().Context()), tasks); err != nil {
+		s.log.Warn("give back tasks of a lost poll answer; their leases will lapse", "err", err)
+	}
 }
 
 type leaseRequest struct {
@@ -131,7 +152,7 @@ func (n *nextRequest) params() (*engine.PollParams, error) {
 		problems = append(problems, "next.queues is required: list the queues this worker serves, as in its polls")
 	}
 	for _, q := range n.Queues {
-		if engine.IsDispatchQueue(q) {
+		if blocks.IsHTTPQueue(q) {
 			problems = append(problems, "next.queues: queue "+q+" belongs to the server's HTTP dispatcher")
 		}
 	}
@@ -155,8 +176,16 @@ func (s *Server) reported(c echo.Context, next *engine.PollParams, tasks []engin
 	if tasks == nil {
 		tasks = []engine.Task{}
 	}
+	if len(tasks) > 0 && c.Request().Context().Err() != nil {
+		s.releaseLost(c, tasks) // the worker left after the report
+		return nil
+	}
 	s.metrics.polled(tasks, 0)
-	return c.JSON(http.StatusOK, map[string]any{"tasks": tasks})
+	if err := c.JSON(http.StatusOK, map[string]any{"tasks": tasks}); err != nil {
+		s.releaseLost(c, tasks) // the answer did not get out
+		return err
+	}
+	return nil
 }
 
 func needLease(lease string) error {

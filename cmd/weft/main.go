@@ -12,14 +12,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
-	"time"
 
-	"github.com/weftlabs/weft/internal/bench"
-	"github.com/weftlabs/weft/internal/pgscratch"
 	"github.com/weftlabs/weft/internal/validate"
 )
 
@@ -109,46 +103,6 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 // parse fills fs from args, the environment and the config file.
 func parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
 	return settings(fs, args, getenv)
-}
-
-func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := newFlags("bench", stderr)
-	db := fs.String("db", "", "a SQLite file path (default: a new file in a temporary folder) or a postgres:// URL of a server on which a scratch database is created and dropped")
-	workloads := fs.String("workloads", "1,2,3,4,5", "comma-separated workloads: 1 chain of 400 steps, 2 1,000 runs x 5 steps, 3 map of 10,000, 4 idle 60 s, 5 10,000 runs in flight")
-	scale := fs.Int("scale", 1, "divide every workload's size by this")
-	idle := fs.Duration("idle", 60*time.Second, "workload 4's idle period")
-	sync := fs.String("sqlite-synchronous", "", "PRAGMA synchronous for SQLite (default FULL)")
-	fs.Usage = usage(fs, "bench [flags]", "Benchmark the engine end to end: the real store, engine and HTTP server on loopback,\nwith workers speaking the worker protocol over HTTP in this process. Figures go to stdout.")
-	if err := parse(fs, args, getenv); err != nil {
-		return err
-	}
-	var ws []int
-	for _, w := range strings.Split(*workloads, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(w))
-		if err != nil || n < 1 || n > 5 {
-			return fmt.Errorf("--workloads: %q is not a workload number 1..5", w)
-		}
-		ws = append(ws, n)
-	}
-	dsn := *db
-	switch {
-	case dsn == "":
-		dir, err := os.MkdirTemp("", "weft-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		dsn = filepath.Join(dir, "bench.db")
-	case strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://"):
-		scratch, drop, err := pgscratch.Create(ctx, dsn, "weft_bench")
-		if err != nil {
-			return err
-		}
-		defer drop()
-		dsn = scratch
-	}
-	_, err := bench.Run(ctx, bench.Config{DB: dsn, Workloads: ws, Scale: *scale, IdleFor: *idle, SQLiteSynchronous: *sync, Out: stdout})
-	return err
 }
 
 func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {

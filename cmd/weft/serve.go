@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/weftlabs/weft/blocks"
+	"github.com/weftlabs/weft/engine"
 	"github.com/weftlabs/weft/flows"
 	"github.com/weftlabs/weft/internal/dispatch"
 	"github.com/weftlabs/weft/internal/store"
@@ -79,6 +80,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return fmt.Errorf("--retention: %w", err)
 	}
 
+	afterClaim, err := failpoint(getenv("WEFT_FAILPOINT"), log)
+	if err != nil {
+		return err
+	}
+
 	st, err := store.Open(ctx, o.db, log)
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
@@ -88,36 +94,24 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopEngine()
-	eng, engineDone, err := startEngine(engCtx, st, engineOptions{retention: retention, log: log, registry: reg})
-	if err != nil {
-		return err
-	}
-
 	if len(o.load) > 0 {
 		if err := loadDefinitions(ctx, st, o.load, log); err != nil {
-			stopEngine()
-			<-engineDone
 			return err
 		}
 	}
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
-		stopEngine()
-		<-engineDone
 		return fmt.Errorf("listen on %s: %w", o.addr, err)
 	}
 	tokens, err := st.CountTokens(ctx)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	required, reason, err := authMode(o.auth, ln.Addr(), tokens)
 	if err != nil {
 		ln.Close()
-		stopEngine()
-		<-engineDone
 		return err
 	}
 	if required && tokens == 0 {
@@ -128,21 +122,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		public = publicURLFor(ln.Addr())
 	}
 
-	disp := dispatch.New(dispatch.Config{
-		PublicURL: public, Concurrency: o.dispatchConcurrency, DrainTimeout: 3 * time.Second,
-		Registerer: reg, Logger: log.With("component", "dispatch"),
-	}, eng, st)
-	dispCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopDispatch()
-	dispDone := make(chan struct{})
-	go func() { defer close(dispDone); _ = disp.Run(dispCtx) }()
-
-	srv := server.New(server.Config{
-		PublicURL: public, MaxBodyBytes: o.maxBody, AuthRequired: required, AuthReason: reason,
-	}, server.Deps{
-		Engine: eng, Catalog: st, Tokens: st, Ready: server.ReadyFunc(st.Ping), Logger: log,
-		Registry: reg, BlockStoredFunc: disp.BlockStored,
+	if retention == 0 {
+		retention = -1 // 0 keeps finished runs forever
+	}
+	stk := startStack(ctx, st, stackOptions{
+		engine:   engine.Config{Retention: retention, AfterClaimFunc: afterClaim},
+		server:   server.Config{PublicURL: public, MaxBodyBytes: o.maxBody, AuthRequired: required, AuthReason: reason},
+		dispatch: &dispatch.Config{PublicURL: public, Concurrency: o.dispatchConcurrency, DrainTimeout: 3 * time.Second},
+		registry: reg,
+		log:      log,
 	})
+	srv := stk.srv
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
@@ -166,14 +156,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		hs.Close()
 	}
 	cancel()
-	stopDispatch()
-	<-dispDone
-	stopEngine()
-	select {
-	case <-engineDone:
-	case <-time.After(time.Until(deadline)):
-		log.Warn("engine did not stop in time")
-	}
+	stk.stop(deadline)
 	log.Info("stopped")
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return serveErr

@@ -1,6 +1,7 @@
-// Package bench measures the engine end to end: a real store (SQLite file or
-// PostgreSQL), the real engine and HTTP server on loopback, and workers that
-// speak the worker protocol over HTTP in the same process. `weft bench` runs it.
+// Package bench measures a running weft server end to end: workers that
+// speak the worker protocol over HTTP in this process, and clients that
+// start and wait for runs. `weft bench` (cmd/weft) wires the real store,
+// engine and HTTP server on loopback and hands them here as a Target.
 package bench
 
 import (
@@ -9,8 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"runtime"
 	"sort"
@@ -18,16 +17,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/weftlabs/weft/engine"
-	"github.com/weftlabs/weft/internal/store"
-	"github.com/weftlabs/weft/server"
 )
 
 // Config selects what to measure.
 type Config struct {
-	// DB is a SQLite file path or a postgres:// URL (a fresh, empty database).
-	DB string
 	// Workloads to run, 1..5 (all when empty).
 	Workloads []int
 	// Scale divides every workload's size (1 = the sizes of the issue);
@@ -35,9 +28,24 @@ type Config struct {
 	Scale int
 	// IdleFor is workload 4's idle period (default 60s).
 	IdleFor time.Duration
-	// SQLiteSynchronous overrides PRAGMA synchronous (default FULL).
-	SQLiteSynchronous string
-	Out               io.Writer
+	Out     io.Writer
+}
+
+// Target is the server measured, with what the workloads read besides
+// its API.
+type Target struct {
+	// URL is the server's base URL (http://127.0.0.1:port).
+	URL string
+	// Database names the store for the first line of output, such as
+	// "sqlite (/tmp/weft-bench-1/bench.db)".
+	Database string
+	// Statements counts the SQL statements the store has issued so far.
+	Statements func() int64
+	// PollsActive counts the task polls the server is still answering. A
+	// workload's workers are gone only when it is back to zero: a poll
+	// whose worker went away (cancelled at the workload's end) must not
+	// take the next workload's tasks.
+	PollsActive func() int64
 }
 
 // Result is one measured figure.
@@ -54,17 +62,15 @@ type env struct {
 	errs   int
 	errMsg string
 
-	cfg   Config
-	st    *store.Store
-	eng   *engine.Engine
-	base  string
-	hc    *http.Client
-	count func() int64
+	cfg    Config
+	target Target
+	base   string
+	hc     *http.Client
 }
 
-// Run sets up the stack on cfg.DB, runs the workloads and returns their
-// figures, printing each as it comes.
-func Run(ctx context.Context, cfg Config) ([]Result, error) {
+// Run runs the workloads against t and returns their figures, printing
+// each as it comes.
+func Run(ctx context.Context, t Target, cfg Config) ([]Result, error) {
 	if cfg.Scale < 1 {
 		cfg.Scale = 1
 	}
@@ -77,40 +83,15 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if len(cfg.Workloads) == 0 {
 		cfg.Workloads = []int{1, 2, 3, 4, 5}
 	}
-	log := slog.New(slog.DiscardHandler)
-	st, err := store.OpenWith(ctx, cfg.DB, log, store.Options{SQLiteSynchronous: cfg.SQLiteSynchronous})
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	count := st.CountStatements() // before any goroutine uses the store
-	eng := engine.New(engine.Config{DisableCron: true}, st, log)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); eng.Run(ctx) }()
-	defer wg.Wait()
-	defer cancel()
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	srv := server.New(server.Config{PublicURL: "http://" + ln.Addr().String()},
-		server.Deps{Engine: eng, Catalog: st, Logger: log})
-	hs := &http.Server{Handler: srv}
-	go hs.Serve(ln)
-	defer hs.Close()
-
-	e := &env{cfg: cfg, st: st, eng: eng, base: "http://" + ln.Addr().String(),
-		hc:    &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}, Timeout: 2 * time.Minute},
-		count: count}
+	e := &env{cfg: cfg, target: t, base: t.URL,
+		hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}, Timeout: 2 * time.Minute}}
+	defer e.hc.CloseIdleConnections()
 	if err := e.deploy(ctx); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(cfg.Out, "weft bench on %s (%s), GOMAXPROCS=%d\n", st.Dialect(), redact(cfg.DB), runtime.GOMAXPROCS(0))
+	fmt.Fprintf(cfg.Out, "weft bench on %s, GOMAXPROCS=%d\n", t.Database, runtime.GOMAXPROCS(0))
 	var out []Result
+	var err error
 	for _, w := range cfg.Workloads {
 		var rs []Result
 		switch w {
@@ -139,13 +120,6 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		return out, fmt.Errorf("%d worker reports failed; the first: %s", e.errs, e.errMsg)
 	}
 	return out, nil
-}
-
-func redact(dsn string) string {
-	if i := strings.Index(dsn, "@"); i > 0 && strings.Contains(dsn, "://") {
-		return dsn[:strings.Index(dsn, "://")+3] + "…" + dsn[i:]
-	}
-	return dsn
 }
 
 const noopBlock = `{"name": "bench.noop", "dispatch": {"kind": "worker"}, "heartbeat_timeout": "5m"}`
@@ -271,6 +245,22 @@ func startWorkers(ctx context.Context, e *env, n, max int) (*sync.WaitGroup, []*
 	return &wg, ws
 }
 
+// stopWorkers ends the workers of wctx (stop cancels it, polls parked in
+// the server included) and returns once the server has finished their
+// polls too: a cancelled poll the server has not yet noticed could still
+// claim the next workload's first task, and its answer would go nowhere.
+func (e *env) stopWorkers(stop context.CancelFunc, wg *sync.WaitGroup) {
+	stop()
+	wg.Wait()
+	if e.target.PollsActive == nil {
+		return
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for e.target.PollsActive() > 0 && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // reportErr records a worker call that failed; Run prints the count.
 func (e *env) reportErr(err error) {
 	e.errMu.Lock()
@@ -338,8 +328,7 @@ func (e *env) chain(ctx context.Context) ([]Result, error) {
 		_, err = e.wait(ctx, id)
 	}
 	total := time.Since(start)
-	stop()
-	wg.Wait()
+	e.stopWorkers(stop, &wg)
 	if err != nil {
 		return nil, err
 	}
@@ -360,7 +349,7 @@ func (e *env) manyRuns(ctx context.Context) ([]Result, error) {
 	}
 	wctx, stop := context.WithCancel(ctx)
 	wg, ws := startWorkers(wctx, e, 8, 16)
-	defer func() { stop(); wg.Wait() }()
+	defer e.stopWorkers(stop, wg)
 	lat := make([]time.Duration, runs)
 	var next atomic.Int64
 	var firstErr error
@@ -411,7 +400,7 @@ func (e *env) bigMap(ctx context.Context) ([]Result, error) {
 	n := 10000 / e.cfg.Scale
 	wctx, stop := context.WithCancel(ctx)
 	wg, _ := startWorkers(wctx, e, 8, 32)
-	defer func() { stop(); wg.Wait() }()
+	defer e.stopWorkers(stop, wg)
 	start := time.Now()
 	id, err := e.start(ctx, "bench-map", map[string]any{"n": n})
 	if err == nil {
@@ -430,11 +419,10 @@ func (e *env) idle(ctx context.Context) ([]Result, error) {
 	wctx, stop := context.WithCancel(ctx)
 	wg, _ := startWorkers(wctx, e, 10, 4)
 	time.Sleep(2 * time.Second) // let the workers park
-	before := e.count()
+	before := e.target.Statements()
 	time.Sleep(e.cfg.IdleFor)
-	n := e.count() - before
-	stop()
-	wg.Wait()
+	n := e.target.Statements() - before
+	e.stopWorkers(stop, wg)
 	return []Result{{4, "statements while idle", float64(n), "statements",
 		fmt.Sprintf("%.2f per second over %s, 10 workers", float64(n)/e.cfg.IdleFor.Seconds(), e.cfg.IdleFor)}}, nil
 }

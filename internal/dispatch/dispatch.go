@@ -34,12 +34,6 @@ import (
 	"github.com/weftlabs/weft/engine"
 )
 
-// QueuePrefix starts the queue of every HTTP block.
-const QueuePrefix = "http:"
-
-// Queue is the queue the engine puts an HTTP block's tasks on.
-func Queue(block string) string { return QueuePrefix + block }
-
 // Tasks is the part of the engine the dispatcher uses.
 type Tasks interface {
 	Poll(ctx context.Context, p engine.PollParams) ([]engine.Task, error)
@@ -262,7 +256,7 @@ func (d *Dispatcher) queues(ctx context.Context) ([]string, error) {
 	var qs []string
 	for _, b := range bs {
 		if b.Kind == blocks.DispatchHTTP {
-			qs = append(qs, Queue(b.Name))
+			qs = append(qs, blocks.HTTPQueue(b.Name))
 		}
 	}
 	sort.Strings(qs)

@@ -14,7 +14,7 @@ var secretRef = regexp.MustCompile(`\$?\$\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\
 // reserved are the server's own settings, never handed to a block.
 var reserved = map[string]bool{
 	"WEFT_DB": true, "WEFT_ADDR": true, "WEFT_AUTH": true, "WEFT_PUBLIC_URL": true,
-	"WEFT_CONFIG": true, "WEFT_TOKEN": true, "WEFT_SERVER": true, "WEFT_TEST_POSTGRES_URL": true,
+	"WEFT_CONFIG": true, "WEFT_TOKEN": true, "WEFT_SERVER": true, "WEFT_TEST_POSTGRES_URL": true, "WEFT_FAILPOINT": true,
 }
 
 // SecretEnv is the environment variable ${secrets.NAME} reads: NAME itself

@@ -73,6 +73,7 @@ type proc struct {
 	args []string
 	addr string
 	log  string
+	env  []string // more environment, NAME=value
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -97,7 +98,7 @@ func (p *proc) start() {
 	fmt.Fprintf(f, "\n==== start %s %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(p.args, " "))
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), "WEFT_LOG_LEVEL=warn")
+	cmd.Env = append(append(os.Environ(), "WEFT_LOG_LEVEL=warn"), p.env...)
 	if err := cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}
@@ -116,6 +117,20 @@ func (p *proc) kill9() {
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
 	p.cmd = nil
+}
+
+// exited waits up to within for the process to end by itself.
+func (p *proc) exited(within time.Duration) bool {
+	if p.cmd == nil {
+		return true
+	}
+	select {
+	case <-p.done:
+		p.cmd = nil
+		return true
+	case <-time.After(within):
+		return false
+	}
 }
 
 func (p *proc) stop() {

@@ -1,4 +1,4 @@
-package bench
+package main
 
 import (
 	"context"
@@ -7,11 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weftlabs/weft/internal/bench"
 	"github.com/weftlabs/weft/internal/pgscratch"
 )
 
-// The benchmark at a twentieth of its size, as a test that every workload
-// completes and that an idle server leaves the database alone.
+// weft bench at a twentieth of its size, as a test that every workload
+// completes on the stack weft serve runs and that an idle server leaves
+// the database alone. The race detector slows it tenfold: make test runs
+// it without (TestBenchSmall*).
 func TestBenchSmallSQLite(t *testing.T) {
 	t.Parallel()
 	checkBench(t, filepath.Join(t.TempDir(), "bench.db"))
@@ -19,12 +22,14 @@ func TestBenchSmallSQLite(t *testing.T) {
 
 func TestBenchSmallPostgres(t *testing.T) {
 	t.Parallel()
-	checkBench(t, pgDatabase(t))
+	// weft bench makes and drops its own scratch database on the server.
+	pgscratch.ForTest(t, "weft_bench_probe")
+	checkBench(t, pgscratch.ServerURL())
 }
 
 func checkBench(t *testing.T, db string) {
 	var out strings.Builder
-	rs, err := Run(context.Background(), Config{DB: db, Scale: 20, IdleFor: 3 * time.Second, Out: &out})
+	rs, err := benchmark(context.Background(), benchOptions{db: db}, bench.Config{Scale: 20, IdleFor: 3 * time.Second, Out: &out})
 	t.Log("\n" + out.String())
 	if err != nil {
 		t.Fatal(err)
@@ -42,5 +47,3 @@ func checkBench(t *testing.T, db string) {
 		t.Errorf("idle server with 10 long-polling workers issued %v statements in 3s, want at most 1 per second", n)
 	}
 }
-
-func pgDatabase(t *testing.T) string { return pgscratch.ForTest(t, "weft_bench") }

@@ -1,0 +1,77 @@
+package engine
+
+import (
+	"context"
+	"errors"
+)
+
+// handOver returns the tasks a poll's claim leased, unless the poll's
+// caller has gone meanwhile (its context ended while the claim waited for
+// or made its commit, as when a group commit writes a claim for a poll
+// whose HTTP client gave up): then nobody will work them, and they are
+// released at once rather than left leased until the lease lapses.
+func (e *Engine) handOver(ctx context.Context, tasks []Task) []Task {
+	if e.cfg.AfterClaimFunc != nil {
+		e.cfg.AfterClaimFunc(tasks)
+	}
+	if ctx.Err() == nil {
+		return tasks
+	}
+	if err := e.Release(context.WithoutCancel(ctx), tasks); err != nil {
+		e.log.Warn("release tasks of a poll that went away; their leases will lapse", attrErr(err))
+	}
+	return []Task{}
+}
+
+// Release gives back leased tasks whose claim never reached a worker (the
+// poll's answer was lost): each task is ready again at once with its
+// attempt unchanged, as before the claim (a claim writes only its task
+// row, so the step is still scheduled). A task already reported, expired or released is left alone; a
+// task whose run has moved past its attempt is dropped. The first error is
+// returned after trying every task.
+func (e *Engine) Release(ctx context.Context, tasks []Task) error {
+	var first error
+	for _, t := range tasks {
+		if err := e.release(ctx, t); err != nil {
+			e.log.Warn("release task", attrTask(t.ID), attrRun(t.RunID), attrErr(err))
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
+func (e *Engine) release(ctx context.Context, t Task) error {
+	return e.inTx(ctx, func(tx Store, n *txNotes) error {
+		rec, err := tx.TakeTask(ctx, t.ID, t.Lease)
+		if errors.Is(err, ErrConflict) {
+			return nil // reported, expired or released meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		if rec.CancelRequested {
+			return nil // the run moved past this attempt: the task is not wanted
+		}
+		run, err := tx.LoadRun(ctx, rec.RunID, false)
+		if err != nil {
+			return err
+		}
+		// The task as it was before the claim: same id, attempt and place
+		// in its queue.
+		rec.Lease, rec.WorkerID, rec.LeaseExpiresAt, rec.CancelRequested = "", "", nil, false
+		rec.State = TaskReady
+		if run.Status == RunPaused {
+			rec.State = TaskHeld
+		}
+		if err := tx.AddTasks(ctx, []TaskRecord{rec}); err != nil {
+			return err
+		}
+		if rec.State == TaskReady && !n.queues[rec.Queue] {
+			n.queues[rec.Queue] = true
+			return tx.Notify(ctx, rec.Queue)
+		}
+		return nil
+	})
+}
