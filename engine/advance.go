@@ -72,7 +72,6 @@ type decider struct {
 	target   string
 	runFrom  RunStatus
 	mutation int
-	runNote  json.RawMessage
 
 	partial  string         // the iteration scope loaded ("": all steps)
 	needAll  bool           // partial state is not enough to decide

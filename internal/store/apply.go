@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"strings"
 
 	"github.com/weftlabs/weft/engine"
@@ -155,13 +154,6 @@ func (s *Store) queryTasks(ctx context.Context, query string, args ...any) ([]ta
 func placeholders(rows, n int) string {
 	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
 	return strings.TrimSuffix(strings.Repeat(one+", ", rows), ", ")
-}
-
-func wrap(what string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }
 
 // qmarks is "?, ?, …" (n of them).
