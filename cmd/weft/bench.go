@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -28,6 +29,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	scale := fs.Int("scale", 1, "divide every workload's size by this")
 	idle := fs.Duration("idle", 60*time.Second, "workload 4's idle period")
 	sync := fs.String("sqlite-synchronous", "", "PRAGMA synchronous for SQLite (default FULL)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the workloads to this file (go tool pprof reads it)")
 	fs.Usage = usage(fs, "bench [flags]", "Benchmark the engine end to end: the real store, engine and HTTP server on loopback,\nwith workers speaking the worker protocol over HTTP in this process. Figures go to stdout.")
 	if err := parse(fs, args, getenv); err != nil {
 		return err
@@ -39,6 +41,17 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			return fmt.Errorf("--workloads: %q is not a workload number 1..5", w)
 		}
 		ws = append(ws, n)
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	_, err := benchmark(ctx, benchOptions{db: *db, sqliteSynchronous: *sync},
 		bench.Config{Workloads: ws, Scale: *scale, IdleFor: *idle, Out: stdout})
@@ -100,7 +113,7 @@ func benchmark(ctx context.Context, o benchOptions, cfg bench.Config) (rs []benc
 	})
 	var polls atomic.Int64
 	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/api/v1/tasks/poll" {
+		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/api/v1/tasks/") {
 			polls.Add(1)
 			defer polls.Add(-1)
 		}
@@ -123,6 +136,8 @@ func benchmark(ctx context.Context, o benchOptions, cfg bench.Config) (rs []benc
 		URL:         url,
 		Database:    fmt.Sprintf("%s (%s)", st.Dialect(), redactBenchDB(dsn)),
 		Statements:  count,
+		Commits:     st.Commits,
+		Floor:       func(ctx context.Context) (time.Duration, error) { return st.Floor(ctx, 2000) },
 		PollsActive: polls.Load,
 	}, cfg)
 }

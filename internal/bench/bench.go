@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -41,6 +42,11 @@ type Target struct {
 	Database string
 	// Statements counts the SQL statements the store has issued so far.
 	Statements func() int64
+	// Commits counts the write transactions the store has committed.
+	Commits func() int64
+	// Floor measures the database's physical floor: the mean time of one
+	// committed single-row update (nil: not measured).
+	Floor func(ctx context.Context) (time.Duration, error)
 	// PollsActive counts the task polls the server is still answering. A
 	// workload's workers are gone only when it is back to zero: a poll
 	// whose worker went away (cancelled at the workload's end) must not
@@ -91,6 +97,15 @@ func Run(ctx context.Context, t Target, cfg Config) ([]Result, error) {
 	}
 	fmt.Fprintf(cfg.Out, "weft bench on %s, GOMAXPROCS=%d\n", t.Database, runtime.GOMAXPROCS(0))
 	var out []Result
+	if t.Floor != nil {
+		d, err := t.Floor(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("floor: %w", err)
+		}
+		r := Result{0, "floor: one committed update", ms(d), "ms", fmt.Sprintf("%.0f/s", float64(time.Second)/float64(d))}
+		fmt.Fprintf(cfg.Out, "workload %d  %-28s %12.3f %-10s %s\n", r.Workload, r.Name, r.Value, r.Unit, r.Detail)
+		out = append(out, r)
+	}
 	var err error
 	for _, w := range cfg.Workloads {
 		var rs []Result
@@ -201,7 +216,10 @@ type task struct {
 }
 
 // worker long-polls and completes every task at once (a no-op block),
-// calling seen, when set, for each task just before completing it.
+// calling seen, when set, for each task just before completing it. The
+// completion of its last task in hand asks for the next ones, which the
+// server leases in the same transaction; it polls only when that finds
+// nothing.
 type worker struct {
 	e     *env
 	id    string
@@ -210,26 +228,40 @@ type worker struct {
 	count atomic.Int64
 }
 
+type taskList struct {
+	Tasks []task `json:"tasks"`
+}
+
 func (w *worker) run(ctx context.Context) {
+	var hand []task
 	for ctx.Err() == nil {
-		var res struct {
-			Tasks []task `json:"tasks"`
-		}
-		err := w.e.call(ctx, "POST", "/api/v1/tasks/poll", map[string]any{
-			"worker_id": w.id, "queues": []string{"bench.noop"}, "max": w.max, "wait": "5s"}, &res)
-		if err != nil {
+		if len(hand) == 0 {
+			var res taskList
+			err := w.e.call(ctx, "POST", "/api/v1/tasks/poll", map[string]any{
+				"worker_id": w.id, "queues": []string{"bench.noop"}, "max": w.max, "wait": "5s"}, &res)
+			if err != nil {
+				continue
+			}
+			hand = res.Tasks
 			continue
 		}
-		for _, t := range res.Tasks {
-			if w.seen != nil {
-				w.seen(t)
-			}
-			if err := w.e.call(ctx, "POST", "/api/v1/tasks/"+t.ID+"/complete",
-				map[string]any{"lease": t.Lease, "output": map[string]any{"ok": true}}, nil); err == nil {
-				w.count.Add(1)
-			} else if ctx.Err() == nil {
-				w.e.reportErr(err)
-			}
+		t := hand[0]
+		hand = hand[1:]
+		if w.seen != nil {
+			w.seen(t)
+		}
+		body := map[string]any{"lease": t.Lease, "output": map[string]any{"ok": true}}
+		var res taskList
+		var out any
+		if len(hand) == 0 {
+			body["next"] = map[string]any{"worker_id": w.id, "queues": []string{"bench.noop"}, "max": w.max}
+			out = &res
+		}
+		if err := w.e.call(ctx, "POST", "/api/v1/tasks/"+t.ID+"/complete", body, out); err == nil {
+			w.count.Add(1)
+			hand = append(hand, res.Tasks...)
+		} else if ctx.Err() == nil {
+			w.e.reportErr(err)
 		}
 	}
 }
@@ -323,21 +355,23 @@ func (e *env) chain(ctx context.Context) ([]Result, error) {
 	wg.Add(1)
 	go func() { defer wg.Done(); w.run(wctx) }()
 	start := time.Now()
+	m := e.measure()
 	id, err := e.start(ctx, "bench-chain", map[string]any{})
 	if err == nil {
 		_, err = e.wait(ctx, id)
 	}
 	total := time.Since(start)
+	m.stop()
 	e.stopWorkers(stop, &wg)
 	if err != nil {
 		return nil, err
 	}
 	p50, p99 := percentiles(gaps)
-	return []Result{
+	return append([]Result{
 		{1, "per-step overhead p50", ms(p50), "ms", fmt.Sprintf("%d steps", n)},
 		{1, "per-step overhead p99", ms(p99), "ms", ""},
 		{1, "chain total", total.Seconds(), "s", ""},
-	}, nil
+	}, m.per(1, int64(n))...), nil
 }
 
 // Workload 2: 1,000 runs of a 5-step flow (a 2-way fork inside), 100 in
@@ -355,6 +389,7 @@ func (e *env) manyRuns(ctx context.Context) ([]Result, error) {
 	var firstErr error
 	var errOnce sync.Once
 	start := time.Now()
+	m := e.measure()
 	var rg sync.WaitGroup
 	for i := 0; i < inFlight; i++ {
 		rg.Add(1)
@@ -380,6 +415,7 @@ func (e *env) manyRuns(ctx context.Context) ([]Result, error) {
 	}
 	rg.Wait()
 	wall := time.Since(start)
+	m.stop()
 	if firstErr != nil {
 		return nil, firstErr
 	}
@@ -388,11 +424,11 @@ func (e *env) manyRuns(ctx context.Context) ([]Result, error) {
 		steps += w.count.Load()
 	}
 	p50, p99 := percentiles(lat)
-	return []Result{
+	return append([]Result{
 		{2, "steps/s", float64(steps) / wall.Seconds(), "steps/s", fmt.Sprintf("%d runs x 5 steps in %.2fs", runs, wall.Seconds())},
 		{2, "run latency p50", ms(p50), "ms", ""},
 		{2, "run latency p99", ms(p99), "ms", ""},
-	}, nil
+	}, m.per(2, steps)...), nil
 }
 
 // Workload 3: one map over 10,000 items with concurrency 200.
@@ -402,6 +438,7 @@ func (e *env) bigMap(ctx context.Context) ([]Result, error) {
 	wg, _ := startWorkers(wctx, e, 8, 32)
 	defer e.stopWorkers(stop, wg)
 	start := time.Now()
+	m := e.measure()
 	id, err := e.start(ctx, "bench-map", map[string]any{"n": n})
 	if err == nil {
 		_, err = e.wait(ctx, id)
@@ -410,7 +447,8 @@ func (e *env) bigMap(ctx context.Context) ([]Result, error) {
 		return nil, err
 	}
 	d := time.Since(start)
-	return []Result{{3, "map total", d.Seconds(), "s", fmt.Sprintf("%d items, concurrency 200", n)}}, nil
+	m.stop()
+	return append([]Result{{3, "map total", d.Seconds(), "s", fmt.Sprintf("%d items, concurrency 200", n)}}, m.per(3, int64(n))...), nil
 }
 
 // Workload 4: an idle server with 10 workers long-polling; statements the
@@ -470,3 +508,58 @@ func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// meter reads what a workload cost: statements, commits and the process's
+// CPU time (server and in-process workers together).
+type meter struct {
+	e                *env
+	stmts, commits   int64
+	cpu              time.Duration
+	dStmts, dCommits int64
+	dCPU             time.Duration
+}
+
+func (e *env) measure() *meter {
+	m := &meter{e: e, cpu: cpuTime()}
+	if e.target.Statements != nil {
+		m.stmts = e.target.Statements()
+	}
+	if e.target.Commits != nil {
+		m.commits = e.target.Commits()
+	}
+	return m
+}
+
+func (m *meter) stop() {
+	m.dCPU = cpuTime() - m.cpu
+	if m.e.target.Statements != nil {
+		m.dStmts = m.e.target.Statements() - m.stmts
+	}
+	if m.e.target.Commits != nil {
+		m.dCommits = m.e.target.Commits() - m.commits
+	}
+}
+
+// per is the workload's cost per step.
+func (m *meter) per(w int, steps int64) []Result {
+	if steps <= 0 {
+		return nil
+	}
+	n := float64(steps)
+	rs := []Result{{w, "CPU per step", ms(m.dCPU) / n, "ms", "server and workers, this process"}}
+	if m.e.target.Statements != nil {
+		rs = append(rs, Result{w, "statements per step", float64(m.dStmts) / n, "", "every statement of the period"})
+	}
+	if m.e.target.Commits != nil {
+		rs = append(rs, Result{w, "commits per step", float64(m.dCommits) / n, "", "write transactions"})
+	}
+	return rs
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

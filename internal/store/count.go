@@ -1,6 +1,9 @@
 package store
 
 import (
+	"context"
+	"time"
+
 	"gorm.io/gorm"
 )
 
@@ -30,4 +33,28 @@ func (s *Store) counted() {
 	if s.shared.counting.Load() {
 		s.shared.statements.Add(1)
 	}
+}
+
+// Floor measures the database's physical floor for weft bench: the mean
+// time of one transaction that updates one row and commits, over n of
+// them, on a scratch table it drops afterwards.
+func (s *Store) Floor(ctx context.Context, n int) (time.Duration, error) {
+	db := s.shared.root.WithContext(ctx)
+	if err := db.Exec("CREATE TABLE IF NOT EXISTS weft_floor (id INTEGER PRIMARY KEY, v BIGINT NOT NULL)").Error; err != nil {
+		return 0, err
+	}
+	defer db.Exec("DROP TABLE IF EXISTS weft_floor") //nolint:errcheck
+	if err := db.Exec("INSERT INTO weft_floor (id, v) VALUES (1, 0)").Error; err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		err := db.Transaction(func(tx *gorm.DB) error {
+			return tx.Exec("UPDATE weft_floor SET v = v + 1 WHERE id = 1").Error
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start) / time.Duration(n), nil
 }
