@@ -62,6 +62,7 @@ type decider struct {
 	bp       *flows.Blueprint
 	run      Run
 	steps    map[string]*Step
+	order    []*Step // steps as loaded (creation order), then as created
 	orig     map[string]StepStatus
 	changed  map[string]bool
 	deleted  map[string]bool
@@ -97,6 +98,7 @@ func newDecider(bp *flows.Blueprint, run Run, now time.Time, v validator) *decid
 		}
 		st.Attempts = append([]Attempt(nil), st.Attempts...)
 		d.steps[st.Path] = &st
+		d.order = append(d.order, &st)
 		d.orig[st.Path] = st.Status
 		if st.Seq >= d.run.Meta.NextSeq {
 			d.run.Meta.NextSeq = st.Seq + 1
@@ -109,17 +111,31 @@ func newDecider(bp *flows.Blueprint, run Run, now time.Time, v validator) *decid
 // stepsInOrder is every step in creation order (Seq, then path), so that
 // what is done to each step in turn leaves advance in the same order
 // every time, not in Go's map order.
+//
+// The steps are loaded in that order and new ones get increasing Seqs, so
+// it is a linear walk; only steps given out of order are sorted (a run of
+// thousands of steps is decided without sorting them all every time).
 func (d *decider) stepsInOrder() []*Step {
 	out := make([]*Step, 0, len(d.steps))
-	for _, st := range d.steps {
-		out = append(out, st)
+	for _, st := range d.order {
+		if d.steps[st.Path] == st {
+			out = append(out, st)
+		}
 	}
-	sort.Slice(out, func(i, j int) bool {
+	less := func(i, j int) bool {
 		if out[i].Seq != out[j].Seq {
 			return out[i].Seq < out[j].Seq
 		}
 		return out[i].Path < out[j].Path
-	})
+	}
+	if len(out) == len(d.steps) && sort.SliceIsSorted(out, less) {
+		return out
+	}
+	out = out[:0]
+	for _, st := range d.steps {
+		out = append(out, st)
+	}
+	sort.Slice(out, less)
 	return out
 }
 

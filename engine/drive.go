@@ -188,6 +188,7 @@ func (d *decider) newStep(path, ref, typ, block string) *Step {
 	st := &Step{Path: path, Ref: ref, Type: typ, Block: block, Status: StepPending, Seq: d.run.Meta.NextSeq, CreatedAt: d.now}
 	d.run.Meta.NextSeq++
 	d.steps[path] = st
+	d.order = append(d.order, st)
 	if _, ok := d.orig[path]; !ok {
 		d.orig[path] = ""
 	}
