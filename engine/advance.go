@@ -82,8 +82,10 @@ type decider struct {
 }
 
 func newDecider(bp *flows.Blueprint, run Run, now time.Time, v validator) *decider {
-	d := &decider{bp: bp, run: run, steps: map[string]*Step{}, orig: map[string]StepStatus{}, changed: map[string]bool{},
-		deleted: map[string]bool{}, now: now, v: v, runFrom: run.Status}
+	n := len(run.Steps)
+	d := &decider{bp: bp, run: run, steps: make(map[string]*Step, n+4), orig: make(map[string]StepStatus, n+4), changed: map[string]bool{},
+		deleted: map[string]bool{}, now: now, v: v, runFrom: run.Status, order: make([]*Step, 0, n+4)}
+	copies := make([]Step, n) // one allocation for every step's copy
 	if d.run.Meta == nil {
 		d.run.Meta = &RunMeta{}
 	} else {
@@ -91,14 +93,15 @@ func newDecider(bp *flows.Blueprint, run Run, now time.Time, v validator) *decid
 		d.run.Meta = &m
 	}
 	for i := range run.Steps {
-		st := run.Steps[i]
+		copies[i] = run.Steps[i]
+		st := &copies[i]
 		if st.Control != nil {
 			c := *st.Control
 			st.Control = &c
 		}
 		st.Attempts = append([]Attempt(nil), st.Attempts...)
-		d.steps[st.Path] = &st
-		d.order = append(d.order, &st)
+		d.steps[st.Path] = st
+		d.order = append(d.order, st)
 		d.orig[st.Path] = st.Status
 		if st.Seq >= d.run.Meta.NextSeq {
 			d.run.Meta.NextSeq = st.Seq + 1
@@ -141,6 +144,7 @@ func (d *decider) stepsInOrder() []*Step {
 
 // result assembles the new run and the writes.
 func (d *decider) result() (Run, effects, error) {
+	d.run.Steps = make([]Step, 0, len(d.steps))
 	for _, st := range d.stepsInOrder() {
 		p := st.Path
 		d.run.Steps = append(d.run.Steps, *st)
