@@ -73,4 +73,3 @@ func overlayClaims(r *Run, leased []TaskRecord) {
 		}
 	}
 }
-
