@@ -47,9 +47,7 @@ func advanceIn(bp *flows.Blueprint, run Run, ch change, now time.Time, v validat
 	if err := d.apply(ch); err != nil {
 		return run, effects{}, err
 	}
-	// A claim only moves its step to running; it never unblocks another
-	// (and the shell loads just that step for it).
-	if d.run.Status == RunRunning && ch.Kind != chClaimed {
+	if d.run.Status == RunRunning {
 		d.drive()
 	}
 	if d.needAll {

@@ -57,9 +57,9 @@ func TestAdvanceMoves(t *testing.T) {
 	}{
 		{"start schedules first block", RunQueued, "", 0, change{Kind: chStart}, StepScheduled, nil, RunRunning},
 		{"start twice", RunRunning, StepScheduled, 1, change{Kind: chStart}, "", ErrInvalidState, ""},
-		{"claim scheduled", RunRunning, StepScheduled, 1, change{Kind: chClaimed, Path: "a", Attempt: 1}, StepRunning, nil, RunRunning},
-		{"claim running", RunRunning, StepRunning, 1, change{Kind: chClaimed, Path: "a", Attempt: 1}, "", ErrInvalidState, ""},
-		{"claim wrong attempt", RunRunning, StepScheduled, 2, change{Kind: chClaimed, Path: "a", Attempt: 1}, "", ErrInvalidState, ""},
+		{"complete claimed scheduled", RunRunning, StepScheduled, 1, change{Kind: chCompleted, Path: "a", Attempt: 1, Output: json.RawMessage(`1`), Claimed: &Claim{At: now, WorkerID: "w"}}, StepSucceeded, nil, RunRunning},
+		{"lease expiry of claimed scheduled", RunRunning, StepScheduled, 1, change{Kind: chLeaseExpired, Path: "a", Attempt: 1, Claimed: &Claim{At: now, WorkerID: "w"}}, StepScheduled, nil, RunRunning},
+		{"claimed report of old attempt", RunRunning, StepScheduled, 2, change{Kind: chCompleted, Path: "a", Attempt: 1, Claimed: &Claim{At: now, WorkerID: "w"}}, "", errStale, ""},
 		{"complete running", RunRunning, StepRunning, 1, change{Kind: chCompleted, Path: "a", Attempt: 1, Output: json.RawMessage(`1`)}, StepSucceeded, nil, RunRunning},
 		{"complete succeeded", RunRunning, StepSucceeded, 1, change{Kind: chCompleted, Path: "a", Attempt: 1}, "", errStale, ""},
 		{"complete old attempt", RunRunning, StepRunning, 2, change{Kind: chCompleted, Path: "a", Attempt: 1}, "", errStale, ""},
@@ -390,7 +390,6 @@ func TestAdvanceDeterministic(t *testing.T) {
 			[{"ref": "nap", "type": "wait", "duration": "10m"}],
 			[{"ref": "each", "type": "map", "items": "[1, 2, 3, 4, 5]", "do": [{"ref": "t", "block": "echo"}]}]]}]}`)
 	p := startPure(t, bp, "")
-	p.apply(change{Kind: chClaimed, Path: "y", Attempt: 1, WorkerID: "w"})
 	for _, tc := range []struct {
 		name string
 		ch   change

@@ -12,7 +12,6 @@ type changeKind string
 
 const (
 	chStart        changeKind = "start"
-	chClaimed      changeKind = "claimed"
 	chCompleted    changeKind = "completed"
 	chFailed       changeKind = "failed"
 	chLeaseExpired changeKind = "lease_expired"
@@ -163,23 +162,6 @@ func (d *decider) apply(ch change) error {
 		return fmt.Errorf("run %s has no step %q: %w", r.ID, ch.Path, errStale)
 	}
 	switch ch.Kind {
-	case chClaimed:
-		if st.Status != StepScheduled || st.Attempt != ch.Attempt {
-			return illegal(fmt.Sprintf("step %q attempt %d", st.Path, st.Attempt), st.Status, ch.Kind)
-		}
-		d.touch(st)
-		st.Status = StepRunning
-		t := d.now
-		if st.StartedAt == nil {
-			st.StartedAt = &t
-		}
-		if a := d.attempt(st); a != nil {
-			a.Status, a.StartedAt, a.WorkerID = StepRunning, &t, ch.WorkerID
-		}
-		if to := d.stepTimeout(st); to > 0 {
-			d.fx.Timers = append(d.fx.Timers, Timer{RunID: r.ID, Path: st.Path, Kind: TimerStepTimeout, Attempt: st.Attempt, DueAt: d.now.Add(to)})
-		}
-		return nil
 	case chCompleted, chFailed, chLeaseExpired:
 		if (st.Status != StepRunning && st.Status != StepScheduled) || st.Attempt != ch.Attempt {
 			return fmt.Errorf("step %q is %s at attempt %d; report for attempt %d: %w", st.Path, st.Status, st.Attempt, ch.Attempt, errStale)

@@ -353,3 +353,47 @@ func TestAPIDatabaseDown(t *testing.T) {
 	b.call(t, "GET", "/readyz", "", nil).want(t, 503)
 	b.call(t, "GET", "/healthz", "", nil).want(t, 200)
 }
+
+// A report may ask for the worker's next task: the answer is 200 with the
+// tasks it leased in the same transaction (an empty list when none was
+// ready), 204 without next, and a next naming no queue is a 400.
+func TestReportWithNext(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, open storeOpener) {
+		b := setupAPI(t, open, apiOptions{auth: true})
+		b.as(t, auth.Admin, "PUT", "/api/v1/blocks", `{"name": "noop", "dispatch": {"kind": "worker"}}`).want(t, 201)
+		b.as(t, auth.Admin, "POST", "/api/v1/flows", `{"name": "two", "blocks": [
+			{"ref": "a", "block": "noop"}, {"ref": "b", "block": "noop", "input": {"x": "${a.output.x}"}}],
+			"output": "${b.output}"}`).want(t, 201)
+		var run apiRun
+		b.as(t, auth.Operator, "POST", "/api/v1/flows/two/runs", `{"input": {}}`).want(t, 201).decode(t, &run)
+		tasks := b.poll(t, "noop")
+		if len(tasks) != 1 {
+			t.Fatalf("poll = %+v", tasks)
+		}
+		ta := tasks[0]
+		b.as(t, auth.Worker, "POST", "/api/v1/tasks/"+ta.ID+"/complete",
+			map[string]any{"lease": ta.Lease, "output": map[string]any{"x": 7}, "next": map[string]any{"queues": []string{"noop"}}}).
+			wantError(t, 400, "bad_request") // next without worker_id: nothing reported
+		var got struct {
+			Tasks []apiTask `json:"tasks"`
+		}
+		next := map[string]any{"worker_id": "w1", "queues": []string{"noop"}, "max": 2}
+		b.as(t, auth.Worker, "POST", "/api/v1/tasks/"+ta.ID+"/complete",
+			map[string]any{"lease": ta.Lease, "output": map[string]any{"x": 7}, "next": next}).want(t, 200).decode(t, &got)
+		if len(got.Tasks) != 1 || got.Tasks[0].Ref != "b" || got.Tasks[0].Input["x"] != float64(7) {
+			t.Fatalf("next tasks = %+v", got.Tasks)
+		}
+		tb := got.Tasks[0]
+		got.Tasks = nil
+		b.as(t, auth.Worker, "POST", "/api/v1/tasks/"+tb.ID+"/complete",
+			map[string]any{"lease": tb.Lease, "output": map[string]any{"y": 1}, "next": next}).want(t, 200).decode(t, &got)
+		if got.Tasks == nil || len(got.Tasks) != 0 {
+			t.Fatalf("nothing ready: tasks = %#v, want []", got.Tasks)
+		}
+		done := b.waitRun(t, run.ID, func(r apiRun) bool { return r.Status == "succeeded" || r.Status == "failed" })
+		if done.Status != "succeeded" || done.Output["y"] != float64(1) {
+			t.Fatalf("run = %+v", done)
+		}
+	})
+}

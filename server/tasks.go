@@ -35,24 +35,7 @@ func (s *Server) postTaskPoll(c echo.Context) error {
 	if _, err := decodeBody(c, &req, false); err != nil {
 		return err
 	}
-	var problems []string
-	if strings.TrimSpace(req.WorkerID) == "" {
-		problems = append(problems, "worker_id is required: name the worker (e.g. its host and pid)")
-	}
-	if len(req.Queues) == 0 {
-		problems = append(problems, "queues is required: list the queues this worker serves (a worker block's queue is its name unless dispatch.queue says otherwise)")
-	}
-	for _, q := range req.Queues {
-		if blocks.IsHTTPQueue(q) {
-			problems = append(problems, "queue "+q+" belongs to the server's HTTP dispatcher")
-		}
-	}
-	if req.Max == 0 {
-		req.Max = 1
-	}
-	if req.Max < 0 || req.Max > maxPollTasks {
-		problems = append(problems, "max must be between 1 and 100")
-	}
+	problems := checkWorker("", req.WorkerID, req.Queues, &req.Max)
 	wait := defPollWait
 	if req.Wait != "" {
 		d, err := blocks.ParseDuration(req.Wait)
@@ -144,28 +127,35 @@ func (n *nextRequest) params() (*engine.PollParams, error) {
 	if n == nil {
 		return nil, nil
 	}
-	var problems []string
-	if strings.TrimSpace(n.WorkerID) == "" {
-		problems = append(problems, "next.worker_id is required: name the worker, as in its polls")
-	}
-	if len(n.Queues) == 0 {
-		problems = append(problems, "next.queues is required: list the queues this worker serves, as in its polls")
-	}
-	for _, q := range n.Queues {
-		if blocks.IsHTTPQueue(q) {
-			problems = append(problems, "next.queues: queue "+q+" belongs to the server's HTTP dispatcher")
-		}
-	}
-	if n.Max == 0 {
-		n.Max = 1
-	}
-	if n.Max < 0 || n.Max > maxPollTasks {
-		problems = append(problems, "next.max must be between 1 and 100")
-	}
-	if len(problems) > 0 {
+	if problems := checkWorker("next.", n.WorkerID, n.Queues, &n.Max); len(problems) > 0 {
 		return nil, badRequest("%s", strings.Join(problems, "; "))
 	}
 	return &engine.PollParams{WorkerID: n.WorkerID, Queues: n.Queues, Max: n.Max, Resources: n.Resources}, nil
+}
+
+// checkWorker checks what a worker says of itself when it asks for tasks
+// (a poll, or a report's next): the problems, each naming its field
+// under prefix. A max of 0 becomes 1.
+func checkWorker(prefix, workerID string, queues []string, max *int) []string {
+	var problems []string
+	if strings.TrimSpace(workerID) == "" {
+		problems = append(problems, prefix+"worker_id is required: name the worker (e.g. its host and pid)")
+	}
+	if len(queues) == 0 {
+		problems = append(problems, prefix+"queues is required: list the queues this worker serves (a worker block's queue is its name unless dispatch.queue says otherwise)")
+	}
+	for _, q := range queues {
+		if blocks.IsHTTPQueue(q) {
+			problems = append(problems, prefix+"queues: queue "+q+" belongs to the server's HTTP dispatcher")
+		}
+	}
+	if *max == 0 {
+		*max = 1
+	}
+	if *max < 0 || *max > maxPollTasks {
+		problems = append(problems, prefix+"max must be between 1 and 100")
+	}
+	return problems
 }
 
 // reported answers a report: 204, or the next tasks when it asked for them.
