@@ -340,16 +340,3 @@ func TestAPIRetryAndRerun(t *testing.T) {
 		b.call(t, "POST", "/api/v1/runs/"+run.ID+"/rerun", "", map[string]any{"from": "nope"}).wantError(t, 422, "validation_failed")
 	})
 }
-
-func TestAPIDatabaseDown(t *testing.T) {
-	t.Parallel()
-	b := setupAPI(t, sqliteStore, apiOptions{})
-	b.st.Close()
-	r := b.call(t, "GET", "/api/v1/blocks", "", nil)
-	e := r.wantError(t, 500, "internal")
-	if e.Error.RequestID == "" || e.Error.RequestID != r.header.Get("X-Request-Id") {
-		t.Fatalf("500 request_id %q, header %q: want equal and set", e.Error.RequestID, r.header.Get("X-Request-Id"))
-	}
-	b.call(t, "GET", "/readyz", "", nil).want(t, 503)
-	b.call(t, "GET", "/healthz", "", nil).want(t, 200)
-}

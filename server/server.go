@@ -81,6 +81,8 @@ type Server struct {
 	// outside /api/.
 	htmlError func(c echo.Context, status int, msg string)
 
+	health health
+
 	drainOnce sync.Once
 	draining  chan struct{}
 }
@@ -103,6 +105,7 @@ func New(cfg Config, deps Deps) *Server {
 		}
 	}
 	s := &Server{cfg: cfg, deps: deps, log: log, echo: echo.New(), draining: make(chan struct{})}
+	s.health.duration = fullFor
 	s.metrics = newMetrics(deps.Registry, deps.Engine)
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
