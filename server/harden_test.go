@@ -327,3 +327,22 @@ func (p *proxy) cut() {
 	}
 	p.conns = nil
 }
+
+// Finding 4: the three endpoints that compile user schemas answer 422
+// with the pointer of the bad keyword, not 500.
+func TestAPIUserSchemaTypeList(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t, sqliteStore, apiOptions{})
+	block := `{"name": "x.y", "dispatch": {"kind": "worker"}, "input_schema": {"type": [-1]}}`
+	flow := `{"name": "f", "input_schema": {"type": ["object", -1]}, "blocks": [{"ref": "a", "type": "lambda", "expr": "1"}]}`
+	for _, c := range []struct{ method, path, body, ptr string }{
+		{"PUT", "/api/v1/blocks", block, "/input_schema/type/0"},
+		{"POST", "/api/v1/flows", flow, "/input_schema/type/1"},
+		{"POST", "/api/v1/flows/validate", flow, "/input_schema/type/1"},
+	} {
+		e := b.call(t, c.method, c.path, "", c.body).wantError(t, 422, "validation_failed")
+		if len(e.Error.Details) == 0 || e.Error.Details[0].Path != c.ptr {
+			t.Fatalf("%s %s: %+v, want a problem at %s", c.method, c.path, e.Error, c.ptr)
+		}
+	}
+}

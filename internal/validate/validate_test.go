@@ -168,3 +168,15 @@ func TestServerCatalog(t *testing.T) {
 		t.Errorf("bad server: exit %d %s", code, errs)
 	}
 }
+
+// Finding 4: a schema the JSON Schema compiler used to panic on is a
+// problem with its line, not a goroutine trace.
+func TestSchemaTypeListOfNumbers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := write(t, dir, "f.json", "{\"name\": \"f\",\n \"input_schema\": {\"type\": [-1]},\n \"blocks\": [{\"ref\": \"a\", \"type\": \"lambda\", \"expr\": \"1\"}]}")
+	code, _, errs := run(t, p)
+	if code != 1 || !strings.Contains(errs, p+":2:28 /input_schema/type/0: each entry of \"type\" must be a type name") {
+		t.Fatalf("exit %d, stderr:\n%s", code, errs)
+	}
+}
