@@ -48,28 +48,34 @@ func readBody(c echo.Context) ([]byte, error) {
 	return b, nil
 }
 
-// decodeBody reads the body and decodes it as JSON into v, refusing keys
-// v does not have. An empty body leaves v alone when allowEmpty.
+// decodeBody reads the body and decodes it as JSON into v (decodeJSON).
 func decodeBody(c echo.Context, v any, allowEmpty bool) ([]byte, error) {
 	b, err := readBody(c)
 	if err != nil {
 		return nil, err
 	}
+	return b, decodeJSON(b, v, allowEmpty)
+}
+
+// decodeJSON decodes the request body b into v, refusing keys v does not
+// have and everything checkJSON refuses. An empty body leaves v alone when
+// allowEmpty.
+func decodeJSON(b []byte, v any, allowEmpty bool) error {
 	if len(bytes.TrimSpace(b)) == 0 {
 		if allowEmpty {
-			return b, nil
+			return nil
 		}
-		return nil, badRequest("the request body is empty; send a JSON document")
+		return badRequest("the request body is empty; send a JSON document")
 	}
 	if err := checkJSON(b); err != nil {
-		return nil, err
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return nil, jsonProblem(b, err)
+		return jsonProblem(b, err)
 	}
-	return b, nil
+	return nil
 }
 
 // checkJSON reports a syntax error in b with its line and column, and
