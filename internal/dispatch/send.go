@@ -34,7 +34,7 @@ func (d *Dispatcher) send(ctx context.Context, t engine.Task, log *slog.Logger) 
 		return permanent("block %s@%d has dispatch.kind %q, not http", t.Block, t.Version, def.Dispatch.Kind)
 	}
 	sec := newSecrets(d.cfg.LookupEnvFunc)
-	url, err := sec.expand(def.Dispatch.URL)
+	url, err := sec.expandURL(def.Dispatch.URL)
 	if err != nil {
 		return permanent("dispatch.url of block %s: %s", t.Block, err)
 	}
@@ -110,7 +110,7 @@ func (d *Dispatcher) send(ctx context.Context, t engine.Task, log *slog.Logger) 
 		if len(text) == 0 {
 			return report{output: json.RawMessage("null")}
 		}
-		out := []byte(sec.redact(string(text)))
+		out := sec.redactJSON(text)
 		if !json.Valid(out) {
 			return permanent("%s answered %d with a body that is not JSON: %s", where, status, snippet(sec.redact(string(raw))))
 		}
