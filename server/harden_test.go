@@ -346,3 +346,18 @@ func TestAPIUserSchemaTypeList(t *testing.T) {
 		}
 	}
 }
+
+// Finding 6 (cron): the API refuses a schedule that fires every
+// millisecond or never, at the trigger's pointer.
+func TestAPICronTriggerRules(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t, sqliteStore, apiOptions{})
+	for spec, want := range map[string]string{"@every 1ms": "more often than the allowed once every 1m0s", "0 0 30 2 *": "never fires"} {
+		flow := `{"name": "c", "triggers": [{"cron": "` + spec + `"}], "blocks": [{"ref": "a", "type": "lambda", "expr": "1"}]}`
+		e := b.call(t, "POST", "/api/v1/flows", "", flow).wantError(t, 422, "validation_failed")
+		if len(e.Error.Details) != 1 || e.Error.Details[0].Path != "/triggers/0/cron" || !strings.Contains(e.Error.Details[0].Message, want) {
+			t.Fatalf("%s: %+v", spec, e.Error)
+		}
+	}
+	b.call(t, "POST", "/api/v1/flows", "", `{"name": "c", "triggers": [{"cron": "@every 1m"}], "blocks": [{"ref": "a", "type": "lambda", "expr": "1"}]}`).want(t, 201)
+}

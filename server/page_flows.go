@@ -201,7 +201,7 @@ func (s *Server) postUploadPage(c echo.Context) error {
 		return s.renderUpload(c, http.StatusBadRequest, ui.BuildUploadProblems(text, []*flows.ValidationError{
 			{Msg: "nothing to upload: choose a .json file or paste the blueprint"}}))
 	}
-	bp, err := flows.Parse([]byte(text), s.deps.Catalog)
+	bp, err := flows.ParseWith([]byte(text), s.deps.Catalog, s.parseOptions())
 	if err != nil {
 		ps := flows.Problems(err)
 		if len(ps) == 0 {

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +40,10 @@ type Config struct {
 	AuthRequired bool
 	// AuthReason says why auth is on or off; it is logged at start.
 	AuthReason string
+	// MinCronInterval is the shortest time allowed between two firings of
+	// an uploaded flow's cron trigger (flows.DefaultMinCronInterval when
+	// zero).
+	MinCronInterval time.Duration
 }
 
 // Deps are the parts the server calls.

@@ -28,6 +28,7 @@ type serveOptions struct {
 	db, addr, auth, publicURL string
 	load                      listFlag
 	retention                 string
+	cronMinInterval           string
 	maxBody                   int64
 	dispatchConcurrency       int
 	logLevel, logFormat       string
@@ -41,6 +42,7 @@ func serveFlags(fs *flag.FlagSet) *serveOptions {
 	fs.StringVar(&o.publicURL, "public-url", "", "address services and workers call back on (default http://<addr>)")
 	fs.Var(&o.load, "load", "store the block and flow definitions in this directory at start (repeatable)")
 	fs.StringVar(&o.retention, "retention", "30d", "how long finished runs are kept (0 keeps them)")
+	fs.StringVar(&o.cronMinInterval, "cron-min-interval", "1m", "shortest time allowed between two firings of a flow's cron trigger")
 	fs.Int64Var(&o.maxBody, "max-body", 10<<20, "largest request body in bytes; larger is 413")
 	fs.IntVar(&o.dispatchConcurrency, "dispatch-concurrency", 16, "HTTP block requests in flight at most")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -78,6 +80,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return fmt.Errorf("--retention: %w", err)
 	}
+	cronMin, err := blocks.ParseDuration(o.cronMinInterval)
+	if err != nil || cronMin <= 0 {
+		return fmt.Errorf("--cron-min-interval %q: write a duration such as 1m or 5m", o.cronMinInterval)
+	}
 
 	st, err := store.Open(ctx, o.db, log)
 	if err != nil {
@@ -96,7 +102,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 
 	if len(o.load) > 0 {
-		if err := loadDefinitions(ctx, st, o.load, log); err != nil {
+		if err := loadDefinitions(ctx, st, o.load, flows.ParseOptions{MinCronInterval: cronMin}, log); err != nil {
 			stopEngine()
 			<-engineDone
 			return err
@@ -139,6 +145,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 
 	srv := server.New(server.Config{
 		PublicURL: public, MaxBodyBytes: o.maxBody, AuthRequired: required, AuthReason: reason,
+		MinCronInterval: cronMin,
 	}, server.Deps{
 		Engine: eng, Catalog: st, Tokens: st, Ready: server.ReadyFunc(st.Ping), Logger: log,
 		Registry: reg, BlockStoredFunc: disp.BlockStored,
@@ -243,7 +250,7 @@ func redactDSN(dsn string) string {
 }
 
 // loadDefinitions stores the definitions under dirs: blocks first.
-func loadDefinitions(ctx context.Context, st *store.Store, dirs []string, log *slog.Logger) error {
+func loadDefinitions(ctx context.Context, st *store.Store, dirs []string, opt flows.ParseOptions, log *slog.Logger) error {
 	blockDefs, flowDefs, err := findDefinitions(dirs)
 	if err != nil {
 		return fmt.Errorf("--load: %w", err)
@@ -263,7 +270,7 @@ func loadDefinitions(ctx context.Context, st *store.Store, dirs []string, log *s
 		}
 	}
 	failed := inPasses(flowDefs, func(d definition) error {
-		bp, err := flows.Parse(d.raw, st)
+		bp, err := flows.ParseWith(d.raw, st, opt)
 		if err != nil {
 			return err
 		}
