@@ -47,8 +47,10 @@ func unavailable(err error) (reason string, full bool) {
 		switch lite.Code() & 0xff {
 		case 13: // SQLITE_FULL
 			return "the database or its disk is full", true
-		case 10, 14: // SQLITE_IOERR, SQLITE_CANTOPEN
-			return "the database file cannot be read or written", false
+		case 10: // SQLITE_IOERR: a write that did not fit (EFBIG) or a failing disk
+			return "the database file cannot be written (disk full or failing)", true
+		case 14: // SQLITE_CANTOPEN
+			return "the database file cannot be opened", false
 		case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
 			return "the database is busy", false
 		}
