@@ -39,8 +39,14 @@ verify: generate lint
 	git diff --exit-code
 	@diff <(ls migrations/sqlite) <(ls migrations/postgres) || { echo "migrations differ between dialects"; exit 1; }
 
+# Each fuzz target for FUZZTIME (make fuzz FUZZTIME=4m for a longer run);
+# their seeds also run as plain tests under make test.
+FUZZTIME ?= 60s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./flows
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./flows
+	$(GO) test -run '^$$' -fuzz '^FuzzParseBlock$$' -fuzztime $(FUZZTIME) ./blocks
+	$(GO) test -run '^$$' -fuzz '^FuzzUserSchema$$' -fuzztime $(FUZZTIME) ./blocks
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME) ./server
 
 bench: build
 	./bin/weft bench
