@@ -128,9 +128,7 @@ func (s *Server) postStartRunPage(c echo.Context) error {
 			raw = "{}"
 		}
 		d.Form.Raw = raw
-		if !json.Valid([]byte(raw)) {
-			var v any
-			err := json.Unmarshal([]byte(raw), &v)
+		if err := jsonError(raw); err != nil {
 			d.Form.Error = "The raw input is not valid JSON: " + err.Error()
 			return s.renderFlow(c, http.StatusUnprocessableEntity, d)
 		}

@@ -530,3 +530,28 @@ func TestHTTPPushRedactsEveryEncoding(t *testing.T) {
 		t.Fatal("nothing was redacted: the test did not see the echoed secret at all")
 	}
 }
+
+// Finding 5: a service that answers text Weft does not store (bytes that
+// are not UTF-8, nesting past 256 levels) fails the step with where, and
+// the run stays readable as JSON.
+func TestHTTPPushRefusesBadText(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	svc := newService(t, func(w http.ResponseWriter, r *http.Request, n int, body map[string]any) {
+		if r.URL.Path == "/utf8" {
+			w.Write([]byte("{\"s\": \"a\xffb\"}"))
+			return
+		}
+		w.Write([]byte(strings.Repeat("[", 300) + strings.Repeat("]", 300)))
+	})
+	for path, want := range map[string]string{"/utf8": "not valid UTF-8", "/deep": "nest more than 256 levels"} {
+		run := b.runToEnd(t, b.flowFor(t, "svc"+strings.ReplaceAll(path, "/", "."), svc.srv.URL+path, ""))
+		st := step(t, run)
+		if run.Status != engine.RunFailed || st.Error == nil || !strings.Contains(st.Error.Message, want) {
+			t.Fatalf("%s: run %s, step error %+v; want failed with %q", path, run.Status, st.Error, want)
+		}
+		if j, err := json.Marshal(run); err != nil || !json.Valid(j) {
+			t.Fatalf("%s: the run is no longer JSON: %v", path, err)
+		}
+	}
+}

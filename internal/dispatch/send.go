@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weftlabs/weft/blocks"
+	"github.com/weftlabs/weft/blocks/jsoncheck"
 	"github.com/weftlabs/weft/engine"
 )
 
@@ -113,6 +114,9 @@ func (d *Dispatcher) send(ctx context.Context, t engine.Task, log *slog.Logger) 
 		out := sec.redactJSON(text)
 		if !json.Valid(out) {
 			return permanent("%s answered %d with a body that is not JSON: %s", where, status, snippet(sec.redact(string(raw))))
+		}
+		if p := jsoncheck.CheckText(out); p != nil {
+			return permanent("%s answered %d with JSON that Weft does not store (at byte %d: %s)", where, status, p.Offset, p.Msg)
 		}
 		return report{output: out}
 	case status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500:
