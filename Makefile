@@ -42,8 +42,14 @@ verify: generate lint
 	git diff --exit-code
 	$(GO) test -count=1 -run 'TestDialects' ./migrations
 
+# Each fuzz target for FUZZTIME (make fuzz FUZZTIME=4m for a longer run);
+# their seeds also run as plain tests under make test.
+FUZZTIME ?= 60s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./flows
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./flows
+	$(GO) test -run '^$$' -fuzz '^FuzzParseBlock$$' -fuzztime $(FUZZTIME) ./blocks
+	$(GO) test -run '^$$' -fuzz '^FuzzUserSchema$$' -fuzztime $(FUZZTIME) ./blocks
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME) ./server
 
 bench: build
 	./bin/weft bench

@@ -158,6 +158,9 @@ func CheckUserSchema(raw json.RawMessage, ptr string) []*ValidationError {
 	if errs := jsoncheck.LocalRefsOnly(v, ptr); len(errs) > 0 {
 		return errs
 	}
+	if errs := jsoncheck.SchemaShape(v, ptr); len(errs) > 0 {
+		return errs
+	}
 	if errs := jsoncheck.RefCycles(v, ptr); len(errs) > 0 {
 		return errs
 	}

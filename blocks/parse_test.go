@@ -50,7 +50,7 @@ func TestParseRules(t *testing.T) {
 			{"/retry/backoff", `must be one of "fixed", "exponential", not "linear"`, 4}, {"/retry/max_attempts", "must be at least 1", 4},
 			{"/retry/max_interval", "shorter than initial_interval", 4}}},
 		{"retry intervals", def(worker, `"retry": {"initial_interval": "1m", "max_interval": "1s"}`), []want{{"/retry/max_interval", "max_interval (1s) is shorter than initial_interval (1m0s)", 4}}},
-		{"input schema invalid", def(worker, `"input_schema": {"type": "strin"}`), []want{{"/input_schema", "not a valid JSON Schema", 4}}},
+		{"input schema invalid", def(worker, `"input_schema": {"type": "strin"}`), []want{{"/input_schema/type", `type "strin" is not a JSON Schema type`, 4}}},
 		{"input schema remote ref", def(worker, `"input_schema": {"properties": {"a": {"$ref": "http://example.com/a.json"}}}`), []want{{"/input_schema/properties/a/$ref", "remote $ref", 4}}},
 		{"input schema local ref", def(worker, `"input_schema": {"properties": {"a": {"$ref": "#/definitions/a"}}, "definitions": {"a": {"type": "string"}}}`), nil},
 		{"schema self loop", def(worker, `"input_schema": {"$ref": "#"}`), []want{{"/input_schema", `the schema at "#" refers back to itself`, 4}}},

@@ -55,7 +55,12 @@ func flowSchema() *jsoncheck.Schema {
 // recorded in Blueprint.Pins. On failure the error joins every
 // *ValidationError found, each with pointer, message and line:col.
 func Parse(data []byte, cat blocks.Catalog) (*Blueprint, error) {
-	return parse(data, cat, nil)
+	return parse(data, cat, nil, ParseOptions{})
+}
+
+// ParseWith is Parse with options (the shortest cron interval allowed).
+func ParseWith(data []byte, cat blocks.Catalog, opt ParseOptions) (*Blueprint, error) {
+	return parse(data, cat, nil, opt)
 }
 
 // Compile is Parse for a stored flow being reloaded: block names without
@@ -66,10 +71,10 @@ func Compile(data []byte, cat blocks.Catalog, pins map[string]int) (*Blueprint, 
 	if pins == nil {
 		pins = map[string]int{}
 	}
-	return parse(data, cat, pins)
+	return parse(data, cat, pins, ParseOptions{})
 }
 
-func parse(data []byte, cat blocks.Catalog, pins map[string]int) (*Blueprint, error) {
+func parse(data []byte, cat blocks.Catalog, pins map[string]int, opt ParseOptions) (*Blueprint, error) {
 	ix, err := jsoncheck.NewIndex(data)
 	if err != nil {
 		return nil, err
@@ -96,7 +101,7 @@ func parse(data []byte, cat blocks.Catalog, pins map[string]int) (*Blueprint, er
 		return nil, jsoncheck.Join(errs)
 	}
 	bp.Raw = append([]byte(nil), data...)
-	c := &compiler{cat: cat, pins: pins, bp: &bp, ix: ix, bad: map[string]bool{}}
+	c := &compiler{cat: cat, pins: pins, bp: &bp, ix: ix, bad: map[string]bool{}, opt: opt.withDefaults()}
 	for _, e := range errs {
 		if !strings.HasPrefix(e.Msg, "missing required key") {
 			c.bad[e.Pointer] = true
@@ -119,6 +124,7 @@ type compiler struct {
 	bad  map[string]bool // pointers the schema already complained about
 	errs []*ValidationError
 	once []string // refs that run at most once per run, in order
+	opt  ParseOptions
 }
 
 func (c *compiler) fail(ptr, format string, args ...any) {
@@ -404,8 +410,14 @@ func (c *compiler) triggers() {
 	for i, t := range c.bp.Triggers {
 		p := "/triggers/" + strconv.Itoa(i)
 		if t.Cron != "" && !c.bad[p+"/cron"] {
-			if _, err := cron.ParseStandard(t.Cron); err != nil {
-				c.fail(p+"/cron", "invalid cron %q: %s; write five fields (minute hour day-of-month month day-of-week, such as \"0 3 * * MON\") or a descriptor such as \"@daily\"", t.Cron, err)
+			if c.pins == nil {
+				// An upload: the schedule must fire, and not too often.
+				if _, err := CheckCron(t.Cron, time.Now(), c.opt.MinCronInterval); err != nil {
+					c.fail(p+"/cron", "%s", err)
+				}
+			} else if _, err := cron.ParseStandard(t.Cron); err != nil {
+				// A stored flow reloading: keep what was accepted then.
+				c.fail(p+"/cron", "invalid cron %q: %s", t.Cron, err)
 			}
 		}
 		if len(t.Input) > 0 && c.bp.input != nil && !c.bad[p+"/input"] {

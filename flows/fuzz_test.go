@@ -20,6 +20,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"name": "t", "blocks": [{"ref": "a", "type": "map", "items": "1..3", "do": [{"ref": "b", "type": "lambda", "expr": "item"}]}]}`))
 	f.Add([]byte(`{"name": "t", "blocks": [{"ref": "w", "type": "wait", "until": "${x}"}], "output": "$${a} ${b"}`))
 	f.Add([]byte(`{"name":"t","blocks":[{"ref":"a","type":"decision","expr":"'x'","cases":{"x":[{"ref":"b","type":"fork","branches":[[{"ref":"c","type":"loop","max_iterations":2,"do":[{"ref":"d","type":"fail","message":"m"}]}]]}]}}]}`))
+	f.Add([]byte(`{"name": "t", "input_schema": {"type": [-1], "properties": {"a": {"$ref": "#/definitions/x"}}}, "blocks": [{"ref": "a", "type": "lambda", "expr": "1"}]}`))
+	f.Add([]byte(`{"name": "t", "triggers": [{"cron": "@every 1ms"}, {"cron": "0 0 30 2 *"}], "blocks": [{"ref": "a", "type": "lambda", "expr": "1"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		bp, err := flows.Parse(data, cat)
 		if err == nil {

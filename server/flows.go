@@ -51,7 +51,7 @@ func (s *Server) parseFlow(c echo.Context) (*flows.Blueprint, error) {
 	if err := checkJSON(body); err != nil {
 		return nil, err
 	}
-	return flows.Parse(body, s.deps.Catalog)
+	return flows.ParseWith(body, s.deps.Catalog, s.parseOptions())
 }
 
 // listFlows lists every flow with its latest version.
@@ -120,3 +120,8 @@ func (s *Server) listFlowVersions(c echo.Context) error {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// parseOptions are the rules uploaded flows are held to.
+func (s *Server) parseOptions() flows.ParseOptions {
+	return flows.ParseOptions{MinCronInterval: s.cfg.MinCronInterval}
+}

@@ -16,7 +16,9 @@ func (s *Server) getHealthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// getReadyz answers 200 when the database is reachable and migrated, else 503.
+// getReadyz answers 200 when the database is reachable and migrated, else
+// 503; also 503 for a while after a write failed because the database or
+// its disk was full (a full disk still answers the read the check makes).
 func (s *Server) getReadyz(c echo.Context) error {
 	if s.deps.Ready == nil {
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable",
@@ -26,7 +28,13 @@ func (s *Server) getReadyz(c echo.Context) error {
 	defer cancel()
 	if err := s.deps.Ready.Ready(ctx); err != nil {
 		s.log.Warn("not ready", "err", err)
+		c.Response().Header().Set("Retry-After", retryAfter)
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+	}
+	if why := s.health.full(); why != "" {
+		c.Response().Header().Set("Retry-After", retryAfter)
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable",
+			"reason": why + " (a write failed in the last " + fullFor.String() + "); free space, then writes succeed again"})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -128,9 +128,7 @@ func (s *Server) postStartRunPage(c echo.Context) error {
 			raw = "{}"
 		}
 		d.Form.Raw = raw
-		if !json.Valid([]byte(raw)) {
-			var v any
-			err := json.Unmarshal([]byte(raw), &v)
+		if err := jsonError(raw); err != nil {
 			d.Form.Error = "The raw input is not valid JSON: " + err.Error()
 			return s.renderFlow(c, http.StatusUnprocessableEntity, d)
 		}
@@ -201,7 +199,7 @@ func (s *Server) postUploadPage(c echo.Context) error {
 		return s.renderUpload(c, http.StatusBadRequest, ui.BuildUploadProblems(text, []*flows.ValidationError{
 			{Msg: "nothing to upload: choose a .json file or paste the blueprint"}}))
 	}
-	bp, err := flows.Parse([]byte(text), s.deps.Catalog)
+	bp, err := flows.ParseWith([]byte(text), s.deps.Catalog, s.parseOptions())
 	if err != nil {
 		ps := flows.Problems(err)
 		if len(ps) == 0 {

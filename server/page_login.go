@@ -2,8 +2,11 @@ package server
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -40,9 +43,23 @@ func (s *Server) postLogout(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
 
-// safeNext keeps redirects on this site.
+// safeNext keeps redirects on this site: it answers next when it is a
+// path on this server however a browser reads it, else "/". Browsers drop
+// tabs and newlines anywhere in a URL, trim spaces and control characters
+// at its ends and read a backslash as a slash, so "/\t/evil.example" and
+// "/\\evil.example" lead to another host; anything holding such a
+// character is refused rather than cleaned.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || !utf8.ValidString(next) {
+		return "/"
+	}
+	for _, r := range next {
+		if r < 0x20 || r == 0x7f || r == '\\' || unicode.IsSpace(r) {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") {
 		return "/"
 	}
 	return next

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/weftlabs/weft/blocks/jsoncheck"
 	"github.com/weftlabs/weft/engine"
 	"github.com/weftlabs/weft/flows"
 	"github.com/weftlabs/weft/ui"
@@ -234,7 +235,13 @@ func (s *Server) postSignalPage(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, ui.RunHref(id)+"?done=signal")
 }
 
+// jsonError says what is wrong with s as a JSON value Weft stores: its
+// syntax, or what jsoncheck.CheckText refuses (bytes that are not UTF-8,
+// NUL, nesting past 256 levels).
 func jsonError(s string) error {
+	if p := jsoncheck.CheckText([]byte(s)); p != nil {
+		return p
+	}
 	var v any
 	return json.Unmarshal([]byte(s), &v)
 }

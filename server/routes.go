@@ -21,6 +21,9 @@ func (s *Server) routes() {
 	e.Use(s.accessLog)
 	e.Use(s.recoverPanic)
 	e.Use(s.limitBody)
+	e.Use(s.sameOrigin)
+	e.Use(checkURL)
+	e.Use(apiContentType)
 
 	viewer := s.require(auth.Viewer)
 	operator := s.require(auth.Operator)

@@ -341,19 +341,6 @@ func TestAPIRetryAndRerun(t *testing.T) {
 	})
 }
 
-func TestAPIDatabaseDown(t *testing.T) {
-	t.Parallel()
-	b := setupAPI(t, sqliteStore, apiOptions{})
-	b.st.Close()
-	r := b.call(t, "GET", "/api/v1/blocks", "", nil)
-	e := r.wantError(t, 500, "internal")
-	if e.Error.RequestID == "" || e.Error.RequestID != r.header.Get("X-Request-Id") {
-		t.Fatalf("500 request_id %q, header %q: want equal and set", e.Error.RequestID, r.header.Get("X-Request-Id"))
-	}
-	b.call(t, "GET", "/readyz", "", nil).want(t, 503)
-	b.call(t, "GET", "/healthz", "", nil).want(t, 200)
-}
-
 // A report may ask for the worker's next task: the answer is 200 with the
 // tasks it leased in the same transaction (an empty list when none was
 // ready), 204 without next, and a next naming no queue is a 400.

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +40,10 @@ type Config struct {
 	AuthRequired bool
 	// AuthReason says why auth is on or off; it is logged at start.
 	AuthReason string
+	// MinCronInterval is the shortest time allowed between two firings of
+	// an uploaded flow's cron trigger (flows.DefaultMinCronInterval when
+	// zero).
+	MinCronInterval time.Duration
 }
 
 // Deps are the parts the server calls.
@@ -81,6 +86,8 @@ type Server struct {
 	// outside /api/.
 	htmlError func(c echo.Context, status int, msg string)
 
+	health health
+
 	drainOnce sync.Once
 	draining  chan struct{}
 }
@@ -103,6 +110,7 @@ func New(cfg Config, deps Deps) *Server {
 		}
 	}
 	s := &Server{cfg: cfg, deps: deps, log: log, echo: echo.New(), draining: make(chan struct{})}
+	s.health.duration = fullFor
 	s.metrics = newMetrics(deps.Registry, deps.Engine)
 	s.echo.HideBanner = true
 	s.echo.HidePort = true

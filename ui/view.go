@@ -216,8 +216,15 @@ type FlowData struct {
 	Removed     int
 	Form        StartForm
 	Runs        []RunRow
-	Triggers    []string
+	Triggers    []TriggerView
 	Blocks      []string // block definitions used, name@version
+}
+
+// TriggerView is a cron trigger on the flow page: its schedule and next
+// three due times.
+type TriggerView struct {
+	Label string
+	Next  []string
 }
 
 // BuildFlowData fills a flow page from the shown blueprint, the optional
@@ -232,7 +239,12 @@ func BuildFlowData(bp *flows.Blueprint, versions []int, from, to *flows.Blueprin
 	d.Form.Action = "/flows/" + url.PathEscape(bp.Name) + "/runs"
 	for _, t := range bp.Triggers {
 		if t.Cron != "" {
-			d.Triggers = append(d.Triggers, "cron "+t.Cron)
+			tv := TriggerView{Label: "cron " + t.Cron}
+			due, _ := flows.NextDue(t.Cron, now, 3)
+			for _, at := range due {
+				tv.Next = append(tv.Next, at.Format("2006-01-02 15:04 UTC"))
+			}
+			d.Triggers = append(d.Triggers, tv)
 		}
 	}
 	seen := map[string]bool{}

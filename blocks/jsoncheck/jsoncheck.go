@@ -133,6 +133,11 @@ func NewIndex(data []byte) (*Index, error) {
 			ix.lineStarts = append(ix.lineStarts, i+1)
 		}
 	}
+	if p := CheckText(data); p != nil {
+		ve := &ValidationError{Msg: p.Msg}
+		ve.Line, ve.Col = ix.lineCol(p.Offset)
+		return ix, ve
+	}
 	if err := syntaxCheck(data); err != nil {
 		var off int64 = -1
 		var se *json.SyntaxError

@@ -34,7 +34,14 @@ func MustCompile(src []byte, patterns map[string]string) *Schema {
 
 // Compile compiles a schema document. It does not load remote references;
 // check user schemas with LocalRefsOnly first.
-func Compile(src []byte) (*Schema, error) {
+func Compile(src []byte) (s *Schema, err error) {
+	// The compiler asserts types it only half checked ({"type": [-1]}
+	// panicked); SchemaShape catches those first, this catches the rest.
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("the schema cannot be compiled: %v", r)
+		}
+	}()
 	var doc map[string]any
 	if err := json.Unmarshal(src, &doc); err != nil {
 		return nil, err
@@ -48,7 +55,12 @@ func Compile(src []byte) (*Schema, error) {
 
 // Validate checks data (JSON text) against the schema and returns its
 // problems, rooted at prefix (a JSON pointer), in plain English.
-func (s *Schema) Validate(data []byte, prefix string) []*ValidationError {
+func (s *Schema) Validate(data []byte, prefix string) (errs []*ValidationError) {
+	defer func() {
+		if r := recover(); r != nil {
+			errs = []*ValidationError{{Pointer: prefix, Msg: fmt.Sprintf("cannot validate against this schema: %v", r)}}
+		}
+	}()
 	res, err := s.compiled.Validate(gojsonschema.NewBytesLoader(data))
 	if err != nil {
 		return []*ValidationError{{Pointer: prefix, Msg: "cannot validate: " + err.Error()}}

@@ -29,6 +29,7 @@ type serveOptions struct {
 	db, addr, auth, publicURL string
 	load                      listFlag
 	retention                 string
+	cronMinInterval           string
 	maxBody                   int64
 	dispatchConcurrency       int
 	logLevel, logFormat       string
@@ -42,6 +43,7 @@ func serveFlags(fs *flag.FlagSet) *serveOptions {
 	fs.StringVar(&o.publicURL, "public-url", "", "address services and workers call back on (default http://<addr>)")
 	fs.Var(&o.load, "load", "store the block and flow definitions in this directory at start (repeatable)")
 	fs.StringVar(&o.retention, "retention", "30d", "how long finished runs are kept (0 keeps them)")
+	fs.StringVar(&o.cronMinInterval, "cron-min-interval", "1m", "shortest time allowed between two firings of a flow's cron trigger")
 	fs.Int64Var(&o.maxBody, "max-body", 10<<20, "largest request body in bytes; larger is 413")
 	fs.IntVar(&o.dispatchConcurrency, "dispatch-concurrency", 16, "HTTP block requests in flight at most")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -79,6 +81,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return fmt.Errorf("--retention: %w", err)
 	}
+	cronMin, err := blocks.ParseDuration(o.cronMinInterval)
+	if err != nil || cronMin <= 0 {
+		return fmt.Errorf("--cron-min-interval %q: write a duration such as 1m or 5m", o.cronMinInterval)
+	}
 
 	afterClaim, err := failpoint(getenv("WEFT_FAILPOINT"), log)
 	if err != nil {
@@ -95,7 +101,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	if len(o.load) > 0 {
-		if err := loadDefinitions(ctx, st, o.load, log); err != nil {
+		if err := loadDefinitions(ctx, st, o.load, flows.ParseOptions{MinCronInterval: cronMin}, log); err != nil {
 			return err
 		}
 	}
@@ -127,7 +133,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	stk := startStack(ctx, st, stackOptions{
 		engine:   engine.Config{Retention: retention, AfterClaimFunc: afterClaim},
-		server:   server.Config{PublicURL: public, MaxBodyBytes: o.maxBody, AuthRequired: required, AuthReason: reason},
+		server:   server.Config{PublicURL: public, MaxBodyBytes: o.maxBody, AuthRequired: required, AuthReason: reason, MinCronInterval: cronMin},
 		dispatch: &dispatch.Config{PublicURL: public, Concurrency: o.dispatchConcurrency, DrainTimeout: 3 * time.Second},
 		registry: reg,
 		log:      log,
@@ -226,7 +232,7 @@ func redactDSN(dsn string) string {
 }
 
 // loadDefinitions stores the definitions under dirs: blocks first.
-func loadDefinitions(ctx context.Context, st *store.Store, dirs []string, log *slog.Logger) error {
+func loadDefinitions(ctx context.Context, st *store.Store, dirs []string, opt flows.ParseOptions, log *slog.Logger) error {
 	blockDefs, flowDefs, err := findDefinitions(dirs)
 	if err != nil {
 		return fmt.Errorf("--load: %w", err)
@@ -246,7 +252,7 @@ func loadDefinitions(ctx context.Context, st *store.Store, dirs []string, log *s
 		}
 	}
 	failed := inPasses(flowDefs, func(d definition) error {
-		bp, err := flows.Parse(d.raw, st)
+		bp, err := flows.ParseWith(d.raw, st, opt)
 		if err != nil {
 			return err
 		}

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,33 +30,45 @@ type bundle struct {
 	st   *store.Store
 	eng  *engine.Engine
 	disp *dispatch.Dispatcher
+	api  string // the server's URL
 }
 
 const secretValue = "tok-very-secret-123"
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
+	return setupWith(t, secretValue, nil)
+}
+
+// setupWith is setup with the value of ${secrets.SERVICE_TOKEN} and, when
+// log is set, the engine, server and dispatcher logging to it.
+func setupWith(t *testing.T, secret string, log *slog.Logger) *bundle {
+	t.Helper()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "weft.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := engine.New(engine.Config{}, st, nil)
+	eng := engine.New(engine.Config{}, st, log)
 	engDone := make(chan struct{})
 	go func() { defer close(engDone); eng.Run(ctx) }()
 
 	// Auth on: the 202 callback carries only the lease, no token.
-	srv := server.New(server.Config{AuthRequired: true}, server.Deps{Engine: eng, Catalog: st, Tokens: st, Logger: slog.New(slog.DiscardHandler)})
+	srv := server.New(server.Config{AuthRequired: true}, server.Deps{Engine: eng, Catalog: st, Tokens: st, Logger: log})
 	api := httptest.NewServer(srv)
 
 	d := dispatch.New(dispatch.Config{
 		PublicURL: api.URL, PollWait: 5 * time.Second, DrainTimeout: time.Second,
 		LookupEnvFunc: func(k string) (string, bool) {
 			if k == "WEFT_SECRET_SERVICE_TOKEN" {
-				return secretValue, true
+				return secret, true
 			}
 			return "", false
 		},
+		Logger: log,
 	}, eng, st)
 	dDone := make(chan struct{})
 	go func() { defer close(dDone); d.Run(ctx) }()
@@ -65,7 +79,7 @@ func setup(t *testing.T) *bundle {
 		<-engDone
 		st.Close()
 	})
-	return &bundle{st: st, eng: eng, disp: d}
+	return &bundle{st: st, eng: eng, disp: d, api: api.URL}
 }
 
 // flowFor stores an http block pointing at url and a one-step flow using it.
@@ -399,5 +413,145 @@ func TestHTTPPushCancelledRunAbortsRequest(t *testing.T) {
 	got, err := b.eng.WaitRun(ctx, run.ID, 10*time.Second)
 	if err != nil || got.Status != engine.RunCancelled {
 		t.Fatalf("run %s, %v; want cancelled", got.Status, err)
+	}
+}
+
+// lockedBuffer is a log sink safe for concurrent writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Finding 3: a secret holding both " and < (and &, ', a space) is
+// redacted from step output, step errors, events, the log and the run
+// page, whichever way the service wrote it back; in a URL it travels
+// percent-encoded and arrives intact.
+func TestHTTPPushRedactsEveryEncoding(t *testing.T) {
+	t.Parallel()
+	const secret = `p"w<d>&'x y`
+	logs := &lockedBuffer{}
+	b := setupWith(t, secret, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	tok, tokSecret, err := server.NewToken("viewer", "page", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.st.CreateToken(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	var gotKey string
+	var mu sync.Mutex
+	svc := newService(t, func(w http.ResponseWriter, r *http.Request, n int, body map[string]any) {
+		auth := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		switch r.URL.Path {
+		case "/echo": // as Python's json.dumps writes it, and HTML-escaped inside JSON
+			w.Header().Set("Content-Type", "application/json")
+			py := strings.NewReplacer(`"`, `\"`, "<", "<", "'", "'").Replace(auth)
+			fmt.Fprintf(w, `{"token": "%s", "page": "<b>%s</b>", "q": %q}`, py, html.EscapeString(auth), url.QueryEscape(auth))
+		case "/fail":
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprintf(w, "upstream refused %s (%s) for %s", auth, html.EscapeString(auth), r.URL.RequestURI())
+		case "/key":
+			mu.Lock()
+			gotKey = r.URL.Query().Get("key")
+			mu.Unlock()
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, "bad key in %s", r.URL.RequestURI())
+		}
+	})
+	echo := b.runToEnd(t, b.flowFor(t, "svc.echo", svc.srv.URL+"/echo", ""))
+	if echo.Status != engine.RunSucceeded {
+		t.Fatalf("echo run %s: %v", echo.Status, echo.Error)
+	}
+	failed := b.runToEnd(t, b.flowFor(t, "svc.fail", svc.srv.URL+"/fail", `, "timeout": "5s"`))
+	keyed := b.runToEnd(t, b.flowFor(t, "svc.key", svc.srv.URL+"/key?key=${secrets.SERVICE_TOKEN}&v=1", ""))
+	if failed.Status != engine.RunFailed || keyed.Status != engine.RunFailed {
+		t.Fatalf("runs %s and %s, want failed", failed.Status, keyed.Status)
+	}
+	mu.Lock()
+	if gotKey != secret {
+		t.Errorf("the service read the key as %q, want the secret unchanged (URL-encoded on the way)", gotKey)
+	}
+	mu.Unlock()
+
+	var seen strings.Builder
+	for _, run := range []engine.Run{echo, failed, keyed} {
+		evs, err := b.eng.Events(context.Background(), run.ID, 0, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, _ := json.Marshal(struct {
+			Run    engine.Run
+			Events []engine.Event
+		}{run, evs})
+		seen.Write(j)
+		req, _ := http.NewRequest("GET", b.api+"/runs/"+run.ID, nil)
+		req.Header.Set("Authorization", "Bearer "+tokSecret)
+		req.Header.Set("Accept", "text/html")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("run page %d: %.300s", resp.StatusCode, page)
+		}
+		seen.Write(page)
+		// the API answer too
+		req, _ = http.NewRequest("GET", b.api+"/api/v1/runs/"+run.ID, nil)
+		req.Header.Set("Authorization", "Bearer "+tokSecret)
+		if resp, err = http.DefaultClient.Do(req); err == nil {
+			a, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			seen.Write(a)
+		}
+	}
+	seen.WriteString(logs.String())
+	all := seen.String()
+	for _, enc := range []string{secret, `p\"w<d>`, `p\"w\u003cd`, `p&#34;w&lt;d&gt;`, `p&quot;w&lt;d`, url.QueryEscape(secret),
+		strings.ReplaceAll(url.QueryEscape(secret), "+", "%20"), url.PathEscape(secret), `w<d>&'x y`} {
+		if i := strings.Index(all, enc); i >= 0 {
+			t.Errorf("the secret appears as %q: …%s…", enc, all[max(0, i-120):min(len(all), i+80)])
+		}
+	}
+	if !strings.Contains(all, dispatch.Redacted) {
+		t.Fatal("nothing was redacted: the test did not see the echoed secret at all")
+	}
+}
+
+// Finding 5: a service that answers text Weft does not store (bytes that
+// are not UTF-8, nesting past 256 levels) fails the step with where, and
+// the run stays readable as JSON.
+func TestHTTPPushRefusesBadText(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	svc := newService(t, func(w http.ResponseWriter, r *http.Request, n int, body map[string]any) {
+		if r.URL.Path == "/utf8" {
+			w.Write([]byte("{\"s\": \"a\xffb\"}"))
+			return
+		}
+		w.Write([]byte(strings.Repeat("[", 300) + strings.Repeat("]", 300)))
+	})
+	for path, want := range map[string]string{"/utf8": "not valid UTF-8", "/deep": "nest more than 256 levels"} {
+		run := b.runToEnd(t, b.flowFor(t, "svc"+strings.ReplaceAll(path, "/", "."), svc.srv.URL+path, ""))
+		st := step(t, run)
+		if run.Status != engine.RunFailed || st.Error == nil || !strings.Contains(st.Error.Message, want) {
+			t.Fatalf("%s: run %s, step error %+v; want failed with %q", path, run.Status, st.Error, want)
+		}
+		if j, err := json.Marshal(run); err != nil || !json.Valid(j) {
+			t.Fatalf("%s: the run is no longer JSON: %v", path, err)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weftlabs/weft/blocks"
+	"github.com/weftlabs/weft/blocks/jsoncheck"
 	"github.com/weftlabs/weft/engine"
 )
 
@@ -34,7 +35,7 @@ func (d *Dispatcher) send(ctx context.Context, t engine.Task, log *slog.Logger) 
 		return permanent("block %s@%d has dispatch.kind %q, not http", t.Block, t.Version, def.Dispatch.Kind)
 	}
 	sec := newSecrets(d.cfg.LookupEnvFunc)
-	url, err := sec.expand(def.Dispatch.URL)
+	url, err := sec.expandURL(def.Dispatch.URL)
 	if err != nil {
 		return permanent("dispatch.url of block %s: %s", t.Block, err)
 	}
@@ -110,9 +111,12 @@ func (d *Dispatcher) send(ctx context.Context, t engine.Task, log *slog.Logger) 
 		if len(text) == 0 {
 			return report{output: json.RawMessage("null")}
 		}
-		out := []byte(sec.redact(string(text)))
+		out := sec.redactJSON(text)
 		if !json.Valid(out) {
 			return permanent("%s answered %d with a body that is not JSON: %s", where, status, snippet(sec.redact(string(raw))))
+		}
+		if p := jsoncheck.CheckText(out); p != nil {
+			return permanent("%s answered %d with JSON that Weft does not store (at byte %d: %s)", where, status, p.Offset, p.Msg)
 		}
 		return report{output: out}
 	case status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500:

@@ -107,6 +107,17 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		fmt.Fprintf(stdout, "%s: flow %s ok (%d blocks)\n", f.path, bp.Name, len(bp.Nodes))
+		for i, t := range bp.Triggers {
+			if t.Cron == "" {
+				continue
+			}
+			due, _ := flows.NextDue(t.Cron, time.Now(), 3)
+			at := make([]string, len(due))
+			for j, d := range due {
+				at[j] = d.Format(time.RFC3339)
+			}
+			fmt.Fprintf(stdout, "  /triggers/%d cron %q: next due %s\n", i, t.Cron, strings.Join(at, ", "))
+		}
 	}
 	if !ok {
 		return 1

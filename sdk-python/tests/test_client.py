@@ -1,4 +1,9 @@
+import json
+import threading
+import time
 import unittest
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import List
 
 from tests import _paths  # noqa: F401
 from tests.fakeweft import FakeWeft
@@ -78,6 +83,47 @@ class ClientTest(unittest.TestCase):
             with self.assertRaises(APIError) as cm:
                 Client(fake.url, retries=1).run(r.id)
             self.assertEqual(cm.exception.status, 503)
+
+    def test_503_is_retried_after_retry_after(self) -> None:
+        # The server answers 503 with Retry-After while its database is away
+        # or full; both reads and a POST that changed nothing are retried,
+        # no sooner than Retry-After says.
+        hits: List[float] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                n = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(n)
+                hits.append(time.monotonic())
+                if len(hits) % 2 == 1:
+                    body = json.dumps({"error": {"code": "unavailable", "message": "the database is unreachable"}})
+                    self.send_response(503)
+                    self.send_header("Retry-After", "1")
+                else:
+                    body = json.dumps({"flows": []} if self.command == "GET" else {"id": "r1", "flow": "f",
+                                                                                    "status": "queued"})
+                    self.send_response(200 if self.command == "GET" else 201)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            do_GET = _answer
+            do_POST = _answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        try:
+            c = Client("http://127.0.0.1:%d" % srv.server_address[1], backoff=0.01)
+            self.assertEqual(c.flows(), {"flows": []})
+            self.assertGreaterEqual(hits[1] - hits[0], 0.7)
+            self.assertEqual(c.start("f", {}).id, "r1")
+            self.assertGreaterEqual(hits[3] - hits[2], 0.7)
+        finally:
+            srv.shutdown()
+            srv.server_close()
 
     def test_unreachable_server(self) -> None:
         with FakeWeft() as fake:

@@ -49,10 +49,10 @@ class Client:
     ``token`` to $WEFT_TOKEN."""
 
     def __init__(self, url: Optional[str] = None, token: Optional[str] = None, timeout: float = 30.0,
-                 retries: int = 4) -> None:
+                 retries: int = 4, backoff: float = 0.25) -> None:
         url = url or os.environ.get("WEFT_URL") or "http://127.0.0.1:8080"
         token = token if token is not None else os.environ.get("WEFT_TOKEN")
-        self.http = Transport(url, token=token, timeout=timeout, retries=retries)
+        self.http = Transport(url, token=token, timeout=timeout, retries=retries, backoff=backoff)
 
     @property
     def url(self) -> str:

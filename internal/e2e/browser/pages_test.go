@@ -95,11 +95,20 @@ func TestFormsNeedTheCSRFToken(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("start with a forged token: got %d, want 403", resp.StatusCode)
 	}
+	// the right token and cookie, sent by a page on another origin (the
+	// form check used to ignore Origin)
+	for _, h := range [][]string{{"Origin", "http://evil.example"}, {"Sec-Fetch-Site", "cross-site"}, {"Origin", "null"}} {
+		resp, body = postForm(t, c, b.url+"/flows/e2e-flaky/runs", "mode=raw&input={}&_csrf="+url.QueryEscape(tok), h...)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "another site") && !strings.Contains(body, "not from this server") {
+			t.Fatalf("start from another origin (%s: %s): got %d, want 403 with an explanation", h[0], h[1], resp.StatusCode)
+		}
+	}
 	runs, _ := b.eng.ListRuns(context.Background(), engine.RunFilter{})
 	if len(runs.Runs) != 0 {
 		t.Fatalf("a refused form started %d runs", len(runs.Runs))
 	}
-	resp, _ = postForm(t, c, b.url+"/flows/e2e-flaky/runs", "mode=raw&input={}&_csrf="+url.QueryEscape(tok))
+	resp, _ = postForm(t, c, b.url+"/flows/e2e-flaky/runs", "mode=raw&input={}&_csrf="+url.QueryEscape(tok),
+		"Origin", b.url, "Sec-Fetch-Site", "same-origin")
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/runs/") {
 		t.Fatalf("start with the token: got %d to %q, want 303 to the run", resp.StatusCode, resp.Header.Get("Location"))
 	}

@@ -76,6 +76,8 @@ type bundle struct {
 
 type options struct {
 	auth bool
+	// wrap, when set, wraps the server's handler (to watch requests).
+	wrap func(http.Handler) http.Handler
 }
 
 func setup(t *testing.T, o options) *bundle {
@@ -121,7 +123,11 @@ func setup(t *testing.T, o options) *bundle {
 	}
 	srv := server.New(server.Config{AuthRequired: o.auth, AuthReason: "test"},
 		server.Deps{Engine: eng, Catalog: st, Tokens: st, Logger: quietLogger()})
-	hs := httptest.NewServer(srv)
+	var h http.Handler = srv
+	if o.wrap != nil {
+		h = o.wrap(srv)
+	}
+	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
 	b.url = hs.URL
 	return b
