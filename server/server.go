@@ -39,6 +39,8 @@ type Config struct {
 	AuthRequired bool
 	// AuthReason says why auth is on or off; it is logged at start.
 	AuthReason string
+	// MaxLogBytes bounds one step's log (default engine.DefaultMaxLog).
+	MaxLogBytes int64
 }
 
 // Deps are the parts the server calls.
@@ -57,6 +59,8 @@ type Deps struct {
 	// BlockStoredFunc, when set, is called after a block definition was
 	// stored (the HTTP dispatcher uses it to start polling a new queue).
 	BlockStoredFunc func(def *blocks.Definition)
+	// Logs keeps step logs; without it the log endpoints answer 501.
+	Logs LogStore
 }
 
 // Readier reports whether the database is reachable and migrated.
@@ -80,6 +84,8 @@ type Server struct {
 	// htmlError, when set by the pages, renders errors for browsers
 	// outside /api/.
 	htmlError func(c echo.Context, status int, msg string)
+
+	logWake logWaker // wakes log follows in this process
 
 	drainOnce sync.Once
 	draining  chan struct{}

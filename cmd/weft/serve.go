@@ -30,6 +30,7 @@ type serveOptions struct {
 	load                      listFlag
 	retention                 string
 	maxBody                   int64
+	maxLog                    int64
 	dispatchConcurrency       int
 	logLevel, logFormat       string
 }
@@ -43,6 +44,7 @@ func serveFlags(fs *flag.FlagSet) *serveOptions {
 	fs.Var(&o.load, "load", "store the block and flow definitions in this directory at start (repeatable)")
 	fs.StringVar(&o.retention, "retention", "30d", "how long finished runs are kept (0 keeps them)")
 	fs.Int64Var(&o.maxBody, "max-body", 10<<20, "largest request body in bytes; larger is 413")
+	fs.Int64Var(&o.maxLog, "max-log", engine.DefaultMaxLog, "bytes of log kept per step; past it one truncation marker, later lines dropped")
 	fs.IntVar(&o.dispatchConcurrency, "dispatch-concurrency", 16, "HTTP block requests in flight at most")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
@@ -127,7 +129,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	stk := startStack(ctx, st, stackOptions{
 		engine:   engine.Config{Retention: retention, AfterClaimFunc: afterClaim},
-		server:   server.Config{PublicURL: public, MaxBodyBytes: o.maxBody, AuthRequired: required, AuthReason: reason},
+		server:   server.Config{PublicURL: public, MaxBodyBytes: o.maxBody, MaxLogBytes: o.maxLog, AuthRequired: required, AuthReason: reason},
 		dispatch: &dispatch.Config{PublicURL: public, Concurrency: o.dispatchConcurrency, DrainTimeout: 3 * time.Second},
 		registry: reg,
 		log:      log,
