@@ -58,6 +58,7 @@ func startStack(ctx context.Context, st *store.Store, o stackOptions) *stack {
 			cfg.Registerer = o.registry
 		}
 		cfg.Logger = o.log.With("component", "dispatch")
+		cfg.Logs, cfg.MaxLogBytes = st, o.server.MaxLogBytes
 		disp := dispatch.New(cfg, s.eng, st)
 		var dispCtx context.Context
 		dispCtx, s.stopDispatch = context.WithCancel(context.WithoutCancel(ctx))
