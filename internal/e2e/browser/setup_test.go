@@ -120,7 +120,7 @@ func setup(t *testing.T, o options) *bundle {
 		}
 	}
 	srv := server.New(server.Config{AuthRequired: o.auth, AuthReason: "test"},
-		server.Deps{Engine: eng, Catalog: st, Tokens: st, Logger: quietLogger()})
+		server.Deps{Engine: eng, Catalog: st, Tokens: st, Logger: quietLogger(), Logs: st})
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	b.url = hs.URL
