@@ -1,4 +1,7 @@
-// Weft UI: step logs on a run's page. Each step's log box is filled from
+// Weft UI: what a run's page keeps across its live refreshes. Large
+// inputs and outputs are left out of the refreshed part (it carries only
+// what changes): the page keeps the text it has while its hash is the
+// same, and fetches it when a block is opened. And step logs: Each step's log box is filled from
 // GET /api/v1/runs/{id}/logs when its step is opened, and followed live
 // (server-sent events) while the step can still write. The lines live
 // outside the refreshed fragment: after each refresh the boxes get their
@@ -115,7 +118,36 @@
     }
   }
 
+  var texts = {}; // pre id -> {hash, text}
+
+  function remember(root) {
+    root.querySelectorAll("pre.code[data-json-hash]").forEach(function (pre) {
+      var det = pre.closest("details[data-json-src]");
+      if (!det || pre.textContent) texts[pre.id] = { hash: pre.getAttribute("data-json-hash"), text: pre.textContent };
+    });
+  }
+
+  function fillJSON(root) {
+    root.querySelectorAll("details[data-json-src]").forEach(function (det) {
+      var pre = det.querySelector("pre.code");
+      var hash = det.getAttribute("data-json-hash");
+      var have = texts[pre.id];
+      if (have && have.hash === hash) { pre.textContent = have.text; return; }
+      function fetchIt() {
+        if (pre.textContent || !det.open) return;
+        fetch(det.getAttribute("data-json-src"), { credentials: "same-origin" })
+          .then(function (r) { if (!r.ok) throw new Error("status " + r.status); return r.text(); })
+          .then(function (t) { pre.textContent = t; texts[pre.id] = { hash: hash, text: t }; })
+          .catch(function () { pre.textContent = "Could not load; reload the page."; });
+      }
+      det.addEventListener("toggle", fetchIt);
+      fetchIt();
+    });
+  }
+
   function wire(root) {
+    fillJSON(root);
+    remember(root);
     root.querySelectorAll(".step-log").forEach(function (box) {
       var det = box.closest("details");
       if (logs[box.getAttribute("data-log-step")] || !det || det.open) load(box);
