@@ -81,6 +81,10 @@ class StepLogTest(unittest.TestCase):
              "retry": {"max_attempts": 2, "initial_interval": "10ms"}, "optional": True},
         ]})
         app = logging.getLogger("talk.app")
+        # ctx.log goes to "weft.worker": other tests may have quietened "weft".
+        weft_log = logging.getLogger("weft")
+        self.addCleanup(weft_log.setLevel, weft_log.level)
+        weft_log.setLevel(logging.INFO)
 
         # Several tasks at once and one after another in each thread: every
         # line must land in its own step, in order.
@@ -152,7 +156,7 @@ class StepLogTest(unittest.TestCase):
             def emit(self, record: logging.LogRecord) -> None:
                 warnings.append(record.getMessage())
 
-        log = logging.getLogger("weft.test.shipping")
+        log = logging.getLogger("test_logs.shipping")
         log.addHandler(Collect())
         log.propagate = False
         tl = _logs.TaskLog(Transport("http://127.0.0.1:%d" % port, timeout=2.0, retries=0), "t1", "lease",
