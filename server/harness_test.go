@@ -59,6 +59,7 @@ type apiBundle struct {
 type apiOptions struct {
 	auth    bool
 	maxBody int64
+	maxLog  int64
 }
 
 // newToken stores a token and returns its secret.

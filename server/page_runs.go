@@ -166,6 +166,7 @@ func (s *Server) getRunLive(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	ui.DeferLargeJSON(&d)
 	c.Response().Header().Set("X-Weft-Live", fmt.Sprint(d.Live))
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return renderPage(c, http.StatusOK, ui.RunLive(s.page(c, "", "runs"), d))

@@ -69,6 +69,8 @@ func (s *Server) pageRoutes() {
 	e.POST("/runs/bulk", s.postBulkPage, s.pageProblems, csrf, operator)
 	e.GET("/runs/:id", s.getRunPage, s.pageProblems, csrf, viewer)
 	e.GET("/runs/:id/live", s.getRunLive, s.pageProblems, csrf, viewer)
+	e.GET("/runs/:id/log.txt", s.getRunLogText, s.pageProblems, csrf, viewer)
+	e.GET("/runs/:id/json", s.getRunJSONText, s.pageProblems, csrf, viewer)
 	for _, action := range []string{"cancel", "pause", "resume", "retry"} {
 		e.POST("/runs/:id/"+action, s.postRunAction(action), s.pageProblems, csrf, operator)
 	}

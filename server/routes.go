@@ -57,6 +57,7 @@ func (s *Server) routes() {
 	api.GET("/runs/:id", s.getRun, viewer)
 	api.GET("/runs/:id/wait", s.getRunWait, viewer)
 	api.GET("/runs/:id/events", s.listRunEvents, viewer)
+	api.GET("/runs/:id/logs", s.getRunLogs, viewer)
 	api.POST("/runs/:id/cancel", s.postRunCancel, operator)
 	api.POST("/runs/:id/pause", s.postRunPause, operator)
 	api.POST("/runs/:id/resume", s.postRunResume, operator)
@@ -68,6 +69,7 @@ func (s *Server) routes() {
 	api.POST("/tasks/:id/heartbeat", s.postTaskHeartbeat, s.requireLease)
 	api.POST("/tasks/:id/complete", s.postTaskComplete, s.requireLease)
 	api.POST("/tasks/:id/fail", s.postTaskFail, s.requireLease)
+	api.POST("/tasks/:id/logs", s.postTaskLogs, s.requireLease)
 
 	api.POST("/hooks/:flow", s.postHook, s.requireHook)
 

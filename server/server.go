@@ -44,6 +44,8 @@ type Config struct {
 	// an uploaded flow's cron trigger (flows.DefaultMinCronInterval when
 	// zero).
 	MinCronInterval time.Duration
+	// MaxLogBytes bounds one step's log (default engine.DefaultMaxLog).
+	MaxLogBytes int64
 }
 
 // Deps are the parts the server calls.
@@ -62,6 +64,8 @@ type Deps struct {
 	// BlockStoredFunc, when set, is called after a block definition was
 	// stored (the HTTP dispatcher uses it to start polling a new queue).
 	BlockStoredFunc func(def *blocks.Definition)
+	// Logs keeps step logs; without it the log endpoints answer 501.
+	Logs LogStore
 }
 
 // Readier reports whether the database is reachable and migrated.
@@ -86,7 +90,8 @@ type Server struct {
 	// outside /api/.
 	htmlError func(c echo.Context, status int, msg string)
 
-	health health
+	health  health
+	logWake logWaker // wakes log follows in this process
 
 	drainOnce sync.Once
 	draining  chan struct{}

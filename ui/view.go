@@ -524,17 +524,21 @@ type JSONView struct {
 	Text  string
 	Lines int
 	Large bool
+	// Hash tells the page whether Text changed; Src, when set, is where
+	// Text is fetched from: the live refresh leaves large JSON out.
+	Hash string
+	Src  string
 }
 
 // NewJSONView pretty-prints raw.
 func NewJSONView(id string, raw json.RawMessage) JSONView {
 	t := PrettyJSON(raw)
 	n := strings.Count(t, "\n") + 1
-	return JSONView{ID: id, Text: t, Lines: n, Large: n > 16 || len(t) > 1500}
+	return JSONView{ID: id, Text: t, Lines: n, Large: n > 16 || len(t) > 1500, Hash: textHash(t)}
 }
 
 // Empty reports whether there is nothing to show.
-func (j JSONView) Empty() bool { return j.Text == "" || j.Text == "null" }
+func (j JSONView) Empty() bool { return j.Src == "" && (j.Text == "" || j.Text == "null") }
 
 // LoginData is the login page.
 type LoginData struct {

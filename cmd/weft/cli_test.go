@@ -68,6 +68,10 @@ func TestCLIServeDeployRun(t *testing.T) {
 			} `json:"input"`
 		}
 		json.NewDecoder(r.Body).Decode(&env)
+		if r.URL.Path == "/fail" {
+			http.Error(w, "no model named m7 here", http.StatusNotFound)
+			return
+		}
 		fmt.Fprintf(w, `{"square": %v}`, env.Input.N*env.Input.N)
 	}))
 	defer svc.Close()
@@ -76,6 +80,9 @@ func TestCLIServeDeployRun(t *testing.T) {
 	os.MkdirAll(filepath.Join(defs, "blocks"), 0o755)
 	os.WriteFile(filepath.Join(defs, "blocks", "svc.square.json"),
 		[]byte(fmt.Sprintf(`{"name": "svc.square", "dispatch": {"kind": "http", "url": %q}}`, svc.URL+"/square")), 0o600)
+	os.WriteFile(filepath.Join(defs, "blocks", "svc.fail.json"),
+		[]byte(fmt.Sprintf(`{"name": "svc.fail", "dispatch": {"kind": "http", "url": %q}}`, svc.URL+"/fail")), 0o600)
+	os.WriteFile(filepath.Join(defs, "b-flow.json"), []byte(`{"name": "cli-fail", "blocks": [{"ref": "fl", "block": "svc.fail"}]}`), 0o600)
 	os.WriteFile(filepath.Join(defs, "a-flow.json"), []byte(`{"name": "cli-flow",
 	  "blocks": [
 	    {"ref": "sq", "block": "svc.square", "input": {"n": "${flow.input.n}"}},
@@ -147,6 +154,23 @@ func TestCLIServeDeployRun(t *testing.T) {
 	if !strings.Contains(run.stderr, "sq") || !strings.Contains(run.stderr, "succeeded") {
 		t.Fatalf("run --wait printed no step progress:\n%s", run.stderr)
 	}
+	// A failing HTTP block's answer is in its step's log.
+	failed := runWeft(t, bin, []string{"WEFT_TOKEN=" + token, "WEFT_SERVER=" + url}, "run", "cli-fail")
+	failedID := strings.TrimSpace(failed.stdout)
+	if failed.code != 0 || failedID == "" {
+		t.Fatalf("run cli-fail: %d %s %s", failed.code, failed.stdout, failed.stderr)
+	}
+	// --follow prints the lines and returns once the step has ended.
+	logs := runWeft(t, bin, []string{"WEFT_TOKEN=" + token, "WEFT_SERVER=" + url}, "logs", failedID, "--step", "fl", "--follow")
+	if logs.code != 0 || !strings.Contains(logs.stdout, "no model named m7 here") || !strings.Contains(logs.stdout, "error") || !strings.Contains(logs.stdout, "fl#1") {
+		t.Fatalf("logs --follow: %d\n%s\n%s", logs.code, logs.stdout, logs.stderr)
+	}
+	if again := runWeft(t, bin, []string{"WEFT_TOKEN=" + token, "WEFT_SERVER=" + url}, "logs", failedID); again.stdout != logs.stdout {
+		t.Fatalf("logs without --follow printed\n%s\nwant\n%s", again.stdout, logs.stdout)
+	}
+	if r := runWeft(t, bin, []string{"WEFT_TOKEN=" + token, "WEFT_SERVER=" + url}, "logs", "no-such-run"); r.code != 1 || !strings.Contains(r.stderr, "404") {
+		t.Fatalf("logs of an unknown run: %d %s", r.code, r.stderr)
+	}
 	runs := runWeft(t, bin, []string{"WEFT_TOKEN=" + token}, "runs", "--server", url)
 	if runs.code != 0 || !strings.Contains(runs.stdout, "cli-flow") || !strings.Contains(runs.stdout, "succeeded") {
 		t.Fatalf("runs: %d\n%s\n%s", runs.code, runs.stdout, runs.stderr)
@@ -173,7 +197,7 @@ func TestCLIServeDeployRun(t *testing.T) {
 	if r := runWeft(t, bin, nil, "bench", "--workloads", "1", "--scale", "40"); r.code != 0 || !strings.Contains(r.stdout, "per-step overhead p50") {
 		t.Fatalf("bench --workloads 1: %d %s %s", r.code, r.stdout, r.stderr)
 	}
-	for _, c := range []string{"serve", "migrate", "deploy", "run", "runs", "bench"} {
+	for _, c := range []string{"serve", "migrate", "deploy", "run", "runs", "logs", "bench"} {
 		if r := runWeft(t, bin, nil, c, "--help"); r.code != 0 || !strings.Contains(r.stderr, "usage: weft "+c) {
 			t.Errorf("weft %s --help: %d %s", c, r.code, r.stderr)
 		}

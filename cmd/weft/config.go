@@ -77,7 +77,7 @@ func settings(fs *flag.FlagSet, args []string, getenv func(string) string) error
 // config file may hold.
 func globalKey(k string) bool {
 	switch k {
-	case "db", "addr", "server", "token", "auth", "public-url", "load", "retention", "max-body",
+	case "db", "addr", "server", "token", "auth", "public-url", "load", "retention", "max-body", "max-log",
 		"dispatch-concurrency", "log-level", "log-format":
 		return true
 	}

@@ -39,6 +39,7 @@ func commands() []command {
 		{"deploy", "upload block and flow definitions to a server (blocks first)", cmdDeploy},
 		{"run", "start a run of a flow, optionally following it to the end", cmdRun},
 		{"runs", "list runs", cmdRuns},
+		{"logs", "print a run's step logs, optionally following them live", cmdLogs},
 		{"token", "manage API tokens (token create --role R)", cmdToken},
 		{"bench", "benchmark the engine", cmdBench},
 	}

@@ -31,6 +31,7 @@ type serveOptions struct {
 	retention                 string
 	cronMinInterval           string
 	maxBody                   int64
+	maxLog                    int64
 	dispatchConcurrency       int
 	logLevel, logFormat       string
 }
@@ -45,6 +46,7 @@ func serveFlags(fs *flag.FlagSet) *serveOptions {
 	fs.StringVar(&o.retention, "retention", "30d", "how long finished runs are kept (0 keeps them)")
 	fs.StringVar(&o.cronMinInterval, "cron-min-interval", "1m", "shortest time allowed between two firings of a flow's cron trigger")
 	fs.Int64Var(&o.maxBody, "max-body", 10<<20, "largest request body in bytes; larger is 413")
+	fs.Int64Var(&o.maxLog, "max-log", engine.DefaultMaxLog, "bytes of log kept per step; past it one truncation marker, later lines dropped")
 	fs.IntVar(&o.dispatchConcurrency, "dispatch-concurrency", 16, "HTTP block requests in flight at most")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
@@ -133,7 +135,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	stk := startStack(ctx, st, stackOptions{
 		engine:   engine.Config{Retention: retention, AfterClaimFunc: afterClaim},
-		server:   server.Config{PublicURL: public, MaxBodyBytes: o.maxBody, AuthRequired: required, AuthReason: reason, MinCronInterval: cronMin},
+		server:   server.Config{PublicURL: public, MaxBodyBytes: o.maxBody, MaxLogBytes: o.maxLog, AuthRequired: required, AuthReason: reason, MinCronInterval: cronMin},
 		dispatch: &dispatch.Config{PublicURL: public, Concurrency: o.dispatchConcurrency, DrainTimeout: 3 * time.Second},
 		registry: reg,
 		log:      log,

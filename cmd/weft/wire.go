@@ -51,13 +51,14 @@ func startStack(ctx context.Context, st *store.Store, o stackOptions) *stack {
 			o.log.Error("engine stopped", "err", err)
 		}
 	}()
-	deps := server.Deps{Engine: s.eng, Catalog: st, Tokens: st, Ready: server.ReadyFunc(st.Ping), Logger: o.log, Registry: o.registry}
+	deps := server.Deps{Engine: s.eng, Catalog: st, Tokens: st, Ready: server.ReadyFunc(st.Ping), Logger: o.log, Registry: o.registry, Logs: st}
 	if o.dispatch != nil {
 		cfg := *o.dispatch
 		if o.registry != nil {
 			cfg.Registerer = o.registry
 		}
 		cfg.Logger = o.log.With("component", "dispatch")
+		cfg.Logs, cfg.MaxLogBytes = st, o.server.MaxLogBytes
 		disp := dispatch.New(cfg, s.eng, st)
 		var dispCtx context.Context
 		dispCtx, s.stopDispatch = context.WithCancel(context.WithoutCancel(ctx))

@@ -48,6 +48,12 @@ type Blocks interface {
 	ListBlocks(ctx context.Context) ([]engine.BlockSummary, error)
 }
 
+// Logs appends to a step's log under its task's lease (implemented by the
+// store); the dispatcher writes there what a failing service answered.
+type Logs interface {
+	AppendLogs(ctx context.Context, p engine.LogAppend) (engine.LogAppended, error)
+}
+
 // Config configures a Dispatcher.
 type Config struct {
 	// PublicURL is the server's address as services see it; callback URLs
@@ -74,6 +80,10 @@ type Config struct {
 	// Registerer receives the dispatcher's metrics when set.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
+	// Logs, when set, receives the bodies of failed answers as step log
+	// lines; MaxLogBytes bounds a step's log there.
+	Logs        Logs
+	MaxLogBytes int64
 }
 
 func (c Config) withDefaults() Config {

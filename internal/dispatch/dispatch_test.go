@@ -61,7 +61,7 @@ func setupWith(t *testing.T, secret string, log *slog.Logger) *bundle {
 	api := httptest.NewServer(srv)
 
 	d := dispatch.New(dispatch.Config{
-		PublicURL: api.URL, PollWait: 5 * time.Second, DrainTimeout: time.Second,
+		PublicURL: api.URL, PollWait: 5 * time.Second, DrainTimeout: time.Second, Logs: st,
 		LookupEnvFunc: func(k string) (string, bool) {
 			if k == "WEFT_SECRET_SERVICE_TOKEN" {
 				return secret, true
@@ -268,6 +268,15 @@ func TestHTTPPush4xxFailsWithoutRetry(t *testing.T) {
 	if !bytes.Contains(all, []byte(dispatch.Redacted)) {
 		t.Fatalf("the echoed secret was not replaced by %s: %s", dispatch.Redacted, st.Error.Message)
 	}
+	// The whole answer is in the step's log, redacted too.
+	lines, err := b.st.Logs(context.Background(), engine.LogQuery{RunID: run.ID})
+	if err != nil || len(lines) != 1 {
+		t.Fatalf("step log = %+v (%v), want the answer in one line", lines, err)
+	}
+	if l := lines[0]; l.Level != engine.LogError || l.Attempt != 1 || !strings.Contains(l.Message, "400 Bad Request") ||
+		!strings.Contains(l.Message, `"error": "bad x"`) || strings.Contains(l.Message, secretValue) || !strings.Contains(l.Message, dispatch.Redacted) {
+		t.Fatalf("step log line = %+v, want the 400 answer's body, redacted, at level error", l)
+	}
 }
 
 func TestHTTPPush5xxThenSucceeds(t *testing.T) {
@@ -293,6 +302,10 @@ func TestHTTPPush5xxThenSucceeds(t *testing.T) {
 	}
 	if st := step(t, run); st.Attempt != 2 {
 		t.Fatalf("step attempt = %d, want 2", st.Attempt)
+	}
+	lines, err := b.st.Logs(context.Background(), engine.LogQuery{RunID: run.ID})
+	if err != nil || len(lines) != 1 || lines[0].Attempt != 1 || !strings.Contains(lines[0].Message, "warming up") {
+		t.Fatalf("step log = %+v (%v), want attempt 1's 503 answer", lines, err)
 	}
 }
 

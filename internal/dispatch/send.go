@@ -113,6 +113,7 @@ func (d *Dispatcher) send(ctx context.Context, t engine.Task, log *slog.Logger) 
 		}
 		out := sec.redactJSON(text)
 		if !json.Valid(out) {
+			d.logAnswer(ctx, t, where, status, sec.redact(string(raw)), log)
 			return permanent("%s answered %d with a body that is not JSON: %s", where, status, snippet(sec.redact(string(raw))))
 		}
 		if p := jsoncheck.CheckText(out); p != nil {
@@ -120,13 +121,39 @@ func (d *Dispatcher) send(ctx context.Context, t engine.Task, log *slog.Logger) 
 		}
 		return report{output: out}
 	case status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500:
+		d.logAnswer(ctx, t, where, status, sec.redact(string(raw)), log)
 		return report{fail: &engine.TaskError{
 			Message: fmt.Sprintf("%s answered %d %s: %s", where, status, http.StatusText(status), snippet(sec.redact(string(raw)))),
 			Type:    fmt.Sprintf("http_%d", status), Retryable: true}}
 	default:
+		d.logAnswer(ctx, t, where, status, sec.redact(string(raw)), log)
 		return report{fail: &engine.TaskError{
 			Message: fmt.Sprintf("%s answered %d %s: %s", where, status, http.StatusText(status), snippet(sec.redact(string(raw)))),
 			Type:    fmt.Sprintf("http_%d", status)}}
+	}
+}
+
+// maxLoggedAnswer bounds the part of a failed answer kept in the step log.
+const maxLoggedAnswer = 64 << 10
+
+// logAnswer keeps a failed answer's (redacted) body in the step's log,
+// where the step's error message has room for a snippet only. A log that
+// cannot be written is only a warning: the report matters more.
+func (d *Dispatcher) logAnswer(ctx context.Context, t engine.Task, where string, status int, body string, log *slog.Logger) {
+	if d.cfg.Logs == nil {
+		return
+	}
+	if len(body) > maxLoggedAnswer {
+		body = body[:maxLoggedAnswer] + fmt.Sprintf("… (%d more bytes)", len(body)-maxLoggedAnswer)
+	}
+	if strings.TrimSpace(body) == "" {
+		body = "(empty body)"
+	}
+	now := time.Now().UTC()
+	_, err := d.cfg.Logs.AppendLogs(ctx, engine.LogAppend{TaskID: t.ID, Lease: t.Lease, MaxBytes: d.cfg.MaxLogBytes, Now: now,
+		Lines: []engine.LogLine{{Time: now, Level: engine.LogError, Message: fmt.Sprintf("%s answered %d %s:\n%s", where, status, http.StatusText(status), body)}}})
+	if err != nil {
+		log.Warn("keep a failed answer in the step log", "err", err)
 	}
 }
 

@@ -477,3 +477,37 @@ class ProtocolTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class LiveFragmentSizeTest(unittest.TestCase):
+    """The run page's live part is fetched every 1.5s while a run is live; it
+    must stay under 30 KB for every example pipeline. Logs are kept out of it
+    and large inputs/outputs are left out (fetched when opened), which brought
+    it from 150-600 KB to 37-106 KB; the graph, timeline, steps and history
+    are still sent whole, so the bound does not hold yet."""
+
+    BOUND = 30 * 1024
+
+    @unittest.expectedFailure
+    def test_live_fragment_of_each_example_stays_under_30kb(self) -> None:
+        import urllib.request
+        c = Client(STATE["url"])
+        w = example_worker(STATE["url"]).start()
+        try:
+            names = ("house-prices", "dl-training", "rag-eval", "bpel-ml")
+            runs = {name: c.start(name, schema_defaults(name)) for name in names}
+            sizes = {}
+            for name, r in runs.items():
+                run = c.wait(r.id, timeout=120)
+                if run.status == "running" and any(s.status == "waiting" for s in run.steps):
+                    c.signal(r.id, "approval", {"by": "alice", "approved": True})
+                    run = c.wait(r.id, timeout=120)
+                req = urllib.request.Request(STATE["url"] + "/runs/%s/live" % r.id,
+                                             headers={"Accept": "text/html", "X-Weft-Fragment": "1"})
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    sizes[name] = len(resp.read())
+            sys.stderr.write("\nlive fragment bytes: %s\n" % sizes)
+            for name, n in sizes.items():
+                self.assertLess(n, self.BOUND, "the live fragment of a %s run is %d bytes" % (name, n))
+        finally:
+            w.stop()

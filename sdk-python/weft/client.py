@@ -193,6 +193,21 @@ class Client:
             return body["events"]
         return body
 
+    def logs(self, run_id: str, step: Optional[str] = None) -> List[Dict[str, Any]]:
+        """Every log line of the run (or of one step, by path), oldest first:
+        ``{"step", "attempt", "ts", "level", "message"}``."""
+        out: List[Dict[str, Any]] = []
+        query: Dict[str, Any] = {"limit": 5000}
+        if step:
+            query["step"] = step
+        while True:
+            _, body = self.http.request("GET", "/api/v1/runs/" + _q(run_id) + "/logs", query=query)
+            lines = (body or {}).get("lines") or []
+            out.extend(lines)
+            if len(lines) < 5000:
+                return out
+            query["after"] = body["next_cursor"]
+
     def signal(self, run_id: str, name: str, payload: Any = None) -> None:
         """Deliver a signal (the payload becomes the wait block's output)."""
         self._call("POST", "/runs/" + _q(run_id) + "/signals/" + _q(name), payload if payload is not None else {})

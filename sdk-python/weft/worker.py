@@ -42,6 +42,14 @@ How it works:
 * Delivery is at-least-once: the task ``id`` is stable across redeliveries
   of one attempt, use it as an idempotency key for side effects.
 
+* Step logs: while a handler runs, what its thread logs through ``logging``
+  (``ctx.log`` included) and prints to stdout/stderr is kept as the step's
+  log on the server (stderr at level error), sent in batches about every
+  second and before the task's report. Records below the root logger's level
+  are not seen: an unconfigured root logger is lowered to ``log_level``
+  (INFO) so they are. Threads a handler starts are not captured. A log that
+  cannot be sent never fails the task. ``capture_logs=False`` turns it off.
+
 Logs go to the ``weft.worker`` logger with extra fields (``worker_id``,
 ``task_id``, ``run_id``, ``ref``, ``block``, ``attempt``);
 :func:`configure_logging` prints them as JSON lines.
@@ -64,6 +72,7 @@ import urllib.parse
 import uuid
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
+from . import _logs
 from ._http import Transport
 from .errors import APIError, BlockError, LeaseConflict, NotFound, TransportError
 from .types import HeartbeatResult, Task
@@ -161,6 +170,7 @@ class TaskContext:
         self.lease_expires_at: Optional[float] = parse_time(task.deadline)
         self.next_beat = time.monotonic()  # first heartbeat right away
         self._finishing = False  # the handler returned; a report is being sent
+        self._tasklog: Optional[_logs.TaskLog] = None  # its log, while it runs
 
     @property
     def run_id(self) -> str:
@@ -206,7 +216,8 @@ class Worker:
                  worker_id: Optional[str] = None, concurrency: int = 4, token: Optional[str] = None,
                  poll_wait: float = 20.0, resources: Optional[Mapping[str, float]] = None,
                  shutdown_timeout: float = 30.0, heartbeat_interval: float = 10.0,
-                 logger: Optional[logging.Logger] = None) -> None:
+                 logger: Optional[logging.Logger] = None, capture_logs: bool = True,
+                 log_level: int = logging.INFO) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         url = url or os.environ.get("WEFT_URL") or "http://127.0.0.1:8080"
@@ -218,6 +229,9 @@ class Worker:
         self.resources = dict(resources) if resources else None
         self.shutdown_timeout = shutdown_timeout
         self.heartbeat_interval = heartbeat_interval
+        self.capture_logs = capture_logs
+        self.log_level = log_level
+        self._capturing = False
         self._queues = list(queues) if queues else None
         self._handlers: Dict[str, Handler] = {}
         self._handler_queues: List[str] = []
@@ -273,6 +287,9 @@ class Worker:
         """Start polling in background threads and return (see :meth:`run`)."""
         if not self.queues:
             raise ValueError("the worker has no queues: register a block handler or pass queues=")
+        if self.capture_logs and not self._capturing:
+            _logs.install(self.log_level)
+            self._capturing = True
         self.log.info("worker started", extra={"queues": ",".join(self.queues), "concurrency": self.concurrency,
                                                "url": self.http.base})
         for target, name in ((self._poll_loop, "weft-poll"), (self._beat_loop, "weft-heartbeat")):
@@ -342,6 +359,9 @@ class Worker:
         self._done.set()
         for t in self._threads:
             t.join(timeout=2.0)
+        if self._capturing:
+            _logs.uninstall()
+            self._capturing = False
         self.log.info("worker stopped", extra=dict(self.stats))
         return clean
 
@@ -449,6 +469,9 @@ class Worker:
         started = time.monotonic()
         nxt: List[Task] = []
         handler = self._handlers.get(task.block)
+        if self._capturing:
+            ctx._tasklog = _logs.TaskLog(self.http, task.id, task.lease, ctx.log)
+            _logs.bind(ctx._tasklog)
         ctx.log.info("task started")
         if handler is None:
             return self._fail(ctx, "this worker has no handler for block %r (it handles: %s)"
@@ -484,6 +507,7 @@ class Worker:
     def _report(self, ctx: TaskContext, what: str, body: Dict[str, Any], nxt: Optional[List[Task]] = None) -> bool:
         """Delivers a report; tasks the server leased with it are appended to nxt."""
         ctx._finishing = True
+        self._ship_log(ctx)
         if self._abandon.is_set():
             ctx.log.warning("worker stopped before the task ended: %s not reported" % what)
             return False
@@ -529,16 +553,31 @@ class Worker:
         ctx.log.error("%s could not be delivered; the task comes back after its lease" % what)
         return False
 
+    def _ship_log(self, ctx: TaskContext) -> None:
+        """Ends the task's log capture and sends what is left, before the report."""
+        tl = ctx._tasklog
+        if tl is None:
+            return
+        ctx._tasklog = None
+        _logs.end_partial(tl)
+        _logs.bind(None)
+        if not self._abandon.is_set():
+            tl.flush(final=True)
+
     # heartbeats -------------------------------------------------------------------
     def _beat_loop(self) -> None:
         while not self._done.is_set() and not self._abandon.is_set():
             now = time.monotonic()
             with self._cond:
                 due = [c for c in self._active.values() if c.next_beat <= now and not c.lease_lost]
+                logs = [c._tasklog for c in self._active.values() if c._tasklog is not None]
             for ctx in due:
                 if self._abandon.is_set():
                     return
                 self._beat(ctx)
+            for tl in logs:
+                if tl.pending() and now - tl.last_sent >= _logs.INTERVAL:
+                    tl.flush()
             self._done.wait(0.05 if due else 0.1)
 
     def _beat(self, ctx: TaskContext) -> Optional[HeartbeatResult]:

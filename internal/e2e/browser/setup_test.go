@@ -122,7 +122,7 @@ func setup(t *testing.T, o options) *bundle {
 		}
 	}
 	srv := server.New(server.Config{AuthRequired: o.auth, AuthReason: "test"},
-		server.Deps{Engine: eng, Catalog: st, Tokens: st, Logger: quietLogger()})
+		server.Deps{Engine: eng, Catalog: st, Tokens: st, Logger: quietLogger(), Logs: st})
 	var h http.Handler = srv
 	if o.wrap != nil {
 		h = o.wrap(srv)
