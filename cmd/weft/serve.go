@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/weftlabs/weft/blocks"
 	"github.com/weftlabs/weft/flows"
+	"github.com/weftlabs/weft/internal/artifact"
 	"github.com/weftlabs/weft/internal/dispatch"
 	"github.com/weftlabs/weft/internal/store"
 	"github.com/weftlabs/weft/server"
@@ -29,6 +31,8 @@ type serveOptions struct {
 	load                      listFlag
 	retention                 string
 	maxBody                   int64
+	artifacts                 string
+	maxArtifact, maxOutput    int64
 	dispatchConcurrency       int
 	logLevel, logFormat       string
 }
@@ -42,6 +46,9 @@ func serveFlags(fs *flag.FlagSet) *serveOptions {
 	fs.Var(&o.load, "load", "store the block and flow definitions in this directory at start (repeatable)")
 	fs.StringVar(&o.retention, "retention", "30d", "how long finished runs are kept (0 keeps them)")
 	fs.Int64Var(&o.maxBody, "max-body", 10<<20, "largest request body in bytes; larger is 413")
+	fs.StringVar(&o.artifacts, "artifacts", "", "artifact store: a folder, or s3://bucket/prefix?endpoint=http://host:port&region=R (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); default: artifacts/ beside the SQLite file, ./artifacts on PostgreSQL")
+	fs.Int64Var(&o.maxArtifact, "max-artifact", server.DefaultMaxArtifactBytes, "largest artifact upload in bytes; larger is 413")
+	fs.Int64Var(&o.maxOutput, "max-output", server.DefaultMaxOutputBytes, "largest task output (JSON) in bytes; larger is 413 output_too_large and fails the attempt")
 	fs.IntVar(&o.dispatchConcurrency, "dispatch-concurrency", 16, "HTTP block requests in flight at most")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
@@ -84,6 +91,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer st.Close()
+
+	blobs, err := artifact.Open(ctx, o.artifacts, defaultArtifactDir(o.db))
+	if err != nil {
+		return fmt.Errorf("--artifacts: %w", err)
+	}
+	if _, folder := blobs.(*artifact.Folder); folder && strings.HasPrefix(o.db, "postgres") {
+		log.Warn("artifacts are kept in a local folder: replicas on other hosts cannot serve them; set --artifacts to an s3:// URL", "store", blobs.String())
+	}
+	log.Info("artifact store", "store", blobs.String())
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -137,11 +153,18 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	dispDone := make(chan struct{})
 	go func() { defer close(dispDone); _ = disp.Run(dispCtx) }()
 
+	sweeper := artifact.NewSweeper(st, blobs, log.With("component", "artifacts"))
+	sweepDone := make(chan struct{})
+	go func() { defer close(sweepDone); sweeper.Run(engCtx) }()
+	defer func() { stopEngine(); <-sweepDone }()
+
 	srv := server.New(server.Config{
-		PublicURL: public, MaxBodyBytes: o.maxBody, AuthRequired: required, AuthReason: reason,
+		PublicURL: public, MaxBodyBytes: o.maxBody, MaxArtifactBytes: o.maxArtifact, MaxOutputBytes: o.maxOutput,
+		AuthRequired: required, AuthReason: reason,
 	}, server.Deps{
 		Engine: eng, Catalog: st, Tokens: st, Ready: server.ReadyFunc(st.Ping), Logger: log,
 		Registry: reg, BlockStoredFunc: disp.BlockStored,
+		Artifacts: server.ArtifactDeps{Meta: st, Blobs: blobs, Sweeper: sweeper},
 	})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
@@ -179,6 +202,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return serveErr
 	}
 	return nil
+}
+
+// defaultArtifactDir is artifacts/ beside a SQLite file, else ./artifacts.
+func defaultArtifactDir(db string) string {
+	if strings.Contains(db, "://") || db == "" || strings.HasPrefix(db, ":memory:") {
+		return "artifacts"
+	}
+	path, _, _ := strings.Cut(strings.TrimPrefix(db, "file:"), "?")
+	return filepath.Join(filepath.Dir(path), "artifacts")
 }
 
 // authMode decides whether tokens are required (DESIGN.md §11).
