@@ -169,3 +169,7 @@ type storeWriteError struct{ err error }
 
 func (e storeWriteError) Error() string { return e.err.Error() }
 func (e storeWriteError) Unwrap() error { return e.err }
+
+// FolderError is how the folder reports a file system error of op (a full
+// disk is ErrNoSpace); exported for tests that cannot fill a disk.
+func FolderError(f *Folder, op string, err error) error { return f.fail(op, err) }

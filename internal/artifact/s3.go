@@ -47,6 +47,24 @@ var _ Blobs = (*S3)(nil)
 
 // OpenS3 connects and checks the bucket, creating it when missing.
 func OpenS3(ctx context.Context, cfg S3Config) (*S3, error) {
+	s, err := NewS3(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := s.client.BucketExists(ctx, s.cfg.Bucket)
+	if err != nil {
+		return nil, s.fail("check bucket", err)
+	}
+	if !ok {
+		if err := s.client.MakeBucket(ctx, s.cfg.Bucket, minio.MakeBucketOptions{Region: s.cfg.Region}); err != nil {
+			return nil, s.fail("create bucket", err)
+		}
+	}
+	return s, nil
+}
+
+// NewS3 makes the client without reaching the service.
+func NewS3(cfg S3Config) (*S3, error) {
 	if cfg.Bucket == "" {
 		return nil, errors.New("artifact store s3: no bucket: write s3://BUCKET/prefix?endpoint=http://host:port")
 	}
@@ -65,8 +83,9 @@ func OpenS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	if cfg.Prefix != "" && !strings.HasSuffix(cfg.Prefix, "/") {
 		cfg.Prefix += "/"
 	}
-	host, secure := "s3.amazonaws.com", true
+	host, secure, lookup := "s3.amazonaws.com", true, minio.BucketLookupAuto
 	if cfg.Endpoint != "" {
+		lookup = minio.BucketLookupPath
 		u, err := url.Parse(cfg.Endpoint)
 		if err != nil || u.Host == "" {
 			return nil, fmt.Errorf("artifact store s3: endpoint %q: write http://host:port or https://host", cfg.Endpoint)
@@ -77,21 +96,15 @@ func OpenS3(ctx context.Context, cfg S3Config) (*S3, error) {
 		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, os.Getenv("AWS_SESSION_TOKEN")),
 		Secure: secure,
 		Region: cfg.Region,
+		// Fail fast when the store is down: the client retries the upload.
+		MaxRetries: 3,
+		// Path-style requests work with every S3-compatible service.
+		BucketLookup: lookup,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("artifact store s3 %s: %w", host, err)
 	}
-	s := &S3{cfg: cfg, client: client}
-	ok, err := client.BucketExists(ctx, cfg.Bucket)
-	if err != nil {
-		return nil, s.fail("check bucket", err)
-	}
-	if !ok {
-		if err := client.MakeBucket(ctx, cfg.Bucket, minio.MakeBucketOptions{Region: cfg.Region}); err != nil {
-			return nil, s.fail("create bucket", err)
-		}
-	}
-	return s, nil
+	return &S3{cfg: cfg, client: client}, nil
 }
 
 func (s *S3) String() string {
