@@ -72,7 +72,9 @@ type patterned struct {
 	h    hash.Hash
 }
 
-func newPatterned(n int64) *patterned { return &patterned{left: n, x: 88172645463325252, h: sha256.New()} }
+func newPatterned(n int64) *patterned {
+	return &patterned{left: n, x: 88172645463325252, h: sha256.New()}
+}
 
 func (p *patterned) Read(b []byte) (int, error) {
 	if p.left == 0 {
