@@ -22,6 +22,7 @@ import (
 
 	"github.com/weftlabs/weft/engine"
 	"github.com/weftlabs/weft/internal/artifact"
+	"github.com/weftlabs/weft/ui"
 )
 
 // Artifact and output limits (DESIGN.md §12).
@@ -386,4 +387,17 @@ func (s *Server) refuseOutput(c echo.Context, lease string, size int64) error {
 		}
 	}
 	return &apiError{status: http.StatusRequestEntityTooLarge, code: "output_too_large", msg: msg + failed}
+}
+
+// attachArtifacts lists the run's artifacts under its steps on the run page.
+func (s *Server) attachArtifacts(ctx context.Context, d *ui.RunData) error {
+	if s.deps.Artifacts.Meta == nil {
+		return nil
+	}
+	as, err := s.deps.Artifacts.Meta.ListArtifacts(ctx, d.Run.ID)
+	if err != nil {
+		return err
+	}
+	ui.AttachArtifacts(d, as)
+	return nil
 }
