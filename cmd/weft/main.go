@@ -45,6 +45,7 @@ func commands() []command {
 		{"deploy", "upload block and flow definitions to a server (blocks first)", cmdDeploy},
 		{"run", "start a run of a flow, optionally following it to the end", cmdRun},
 		{"runs", "list runs", cmdRuns},
+		{"artifacts", "list a run's artifacts or download one", cmdArtifacts},
 		{"token", "manage API tokens (token create --role R)", cmdToken},
 		{"bench", "benchmark the engine", cmdBench},
 	}
