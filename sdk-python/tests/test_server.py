@@ -60,7 +60,7 @@ def setUpModule() -> None:  # noqa: C901
         raise unittest.SkipTest(msg)
     llm, _ = local_llm.serve(0)
     STATE["llm"] = llm
-    for k, sub in (("WEFT_ARTIFACTS", "artifacts"), ("WEFT_MODEL_REGISTRY", "registry"),
+    for k, sub in (("WEFT_MODEL_DIR", "models"), ("WEFT_MODEL_REGISTRY", "registry"),
                    ("WEFT_DEPLOY_DIR", "deployments"), ("WEFT_REPORTS", "reports")):
         os.environ[k] = os.path.join(tmp, sub)
     os.environ["WEFT_NOTIFY_FILE"] = os.path.join(tmp, "notifications.jsonl")
