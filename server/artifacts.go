@@ -267,7 +267,16 @@ func (s *Server) getArtifact(c echo.Context) error {
 	if c.Request().Method == http.MethodHead {
 		return nil
 	}
-	if _, err := io.Copy(c.Response(), body); err != nil && ctx.Err() == nil {
+	// Straight to the connection's ReadFrom: a folder's file goes out with
+	// sendfile.
+	var sent int64
+	if rf, ok := c.Response().Writer.(io.ReaderFrom); ok {
+		sent, err = rf.ReadFrom(body)
+	} else {
+		sent, err = io.Copy(c.Response().Writer, body)
+	}
+	c.Response().Size += sent
+	if err != nil && ctx.Err() == nil {
 		s.log.Warn("artifact download cut off", "artifact_id", a.ID, "err", err)
 	}
 	return nil

@@ -76,7 +76,8 @@ func (f *Folder) Put(ctx context.Context, key string, r io.Reader) (err error) {
 			os.Remove(tmp)
 		}
 	}()
-	if _, err = io.Copy(w, ctxReader{ctx, r}); err != nil {
+	// 1 MiB at a time (io.Copy would use 32 KiB through os.File's ReadFrom).
+	if _, err = io.CopyBuffer(writerOnly{w}, ctxReader{ctx, r}, make([]byte, 1<<20)); err != nil {
 		return f.fail("write", err)
 	}
 	if err = w.Sync(); err != nil {
@@ -145,6 +146,9 @@ func (f *Folder) Delete(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// writerOnly hides a writer's ReadFrom, so io.CopyBuffer uses its buffer.
+type writerOnly struct{ io.Writer }
 
 // ctxReader stops reading once ctx ends.
 type ctxReader struct {
