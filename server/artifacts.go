@@ -58,10 +58,8 @@ type ArtifactDeps struct {
 // its body itself.
 func (s *Server) bodyLimit(c echo.Context) int64 {
 	switch c.Path() {
-	case routeArtifactPut:
-		return s.cfg.MaxArtifactBytes
-	case routeComplete:
-		return 0
+	case routeArtifactPut, routeComplete:
+		return 0 // --max-artifact and --max-output, with their own codes
 	}
 	return s.cfg.MaxBodyBytes
 }
@@ -114,7 +112,8 @@ func (cr *countingReader) Read(p []byte) (int, error) {
 	n, err := cr.r.Read(p)
 	cr.n += int64(n)
 	if cr.n > cr.limit {
-		return 0, artifactTooLarge{limit: cr.limit}
+		cr.err = artifactTooLarge{limit: cr.limit}
+		return 0, cr.err
 	}
 	cr.h.Write(p[:n])
 	if err != nil && err != io.EOF {
@@ -167,7 +166,7 @@ func (s *Server) putTaskArtifact(c echo.Context) error {
 	if err := blobs.Put(ctx, a.Key, cr); err != nil {
 		var tl artifactTooLarge
 		switch {
-		case errors.As(err, &tl):
+		case errors.As(cr.err, &tl) || errors.As(err, &tl):
 			return &apiError{status: http.StatusRequestEntityTooLarge, code: "artifact_too_large", msg: tl.Error()}
 		case cr.err != nil || ctx.Err() != nil:
 			return badRequest("the upload was cut off after %d bytes; nothing was stored: send it again", cr.n)

@@ -348,7 +348,7 @@ func (c *cutReader) Read(p []byte) (int, error) {
 func TestArtifactsBadInput(t *testing.T) {
 	t.Parallel()
 	blobs := folderBlobs(t)
-	b := setupAPI(t, sqliteStore, apiOptions{blobs: blobs})
+	b := setupAPI(t, sqliteStore, apiOptions{blobs: blobs, maxArt: 1 << 20})
 	b.call(t, "PUT", "/api/v1/blocks", "", `{"name": "art.make", "dispatch": {"kind": "worker"}}`).want(t, 201)
 	b.call(t, "PUT", "/api/v1/blocks", "", `{"name": "art.use", "dispatch": {"kind": "worker"}}`).want(t, 201)
 	b.call(t, "POST", "/api/v1/flows", "", artifactFlow).want(t, 201)
@@ -383,6 +383,13 @@ func TestArtifactsBadInput(t *testing.T) {
 			t.Fatalf("after a cut-off upload the folder still holds %v", files)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Over --max-artifact: refused by its length, or while streaming.
+	b.upload(t, task.ID, task.Lease, "big", newPatterned(2<<20), 2<<20).wantError(t, 413, "artifact_too_large")
+	b.upload(t, task.ID, task.Lease, "big", io.MultiReader(newPatterned(2<<20)), -1).wantError(t, 413, "artifact_too_large")
+	if as, err := b.st.ListArtifacts(context.Background(), run.ID); err != nil || len(as) != 0 {
+		t.Fatalf("after refused uploads the list holds %v (%v)", as, err)
 	}
 
 	// A complete far over the body limit is still refused as output_too_large

@@ -61,6 +61,7 @@ type apiOptions struct {
 	auth      bool
 	maxBody   int64
 	maxOutput int64
+	maxArt    int64
 	blobs     artifact.Blobs // the artifact store; none when nil
 }
 

@@ -29,7 +29,7 @@ func setupAPI(t *testing.T, open storeOpener, o apiOptions) *apiBundle {
 	if o.blobs != nil {
 		deps.Artifacts = server.ArtifactDeps{Meta: st, Blobs: o.blobs}
 	}
-	srv := server.New(server.Config{MaxBodyBytes: o.maxBody, MaxOutputBytes: o.maxOutput, AuthRequired: o.auth, AuthReason: "test"}, deps)
+	srv := server.New(server.Config{MaxBodyBytes: o.maxBody, MaxOutputBytes: o.maxOutput, MaxArtifactBytes: o.maxArt, AuthRequired: o.auth, AuthReason: "test"}, deps)
 	b.srv = srv
 	b.url = serveOnLoopback(t, srv)
 	return b
