@@ -171,6 +171,18 @@ func TestArtifactsAPI(t *testing.T) {
 		b.upload(t, task.ID, task.Lease+"0", "data", strings.NewReader("stale"), 5).wantError(t, 409, "lease_conflict")
 		b.upload(t, "nosuchtask", task.Lease, "data", strings.NewReader("stale"), 5).wantError(t, 409, "lease_conflict")
 
+		// Cut off mid-stream: nothing appears in the list.
+		req, _ := http.NewRequest("PUT", b.url+"/api/v1/tasks/"+task.ID+"/artifacts/cut", &cutReader{n: 5 << 20})
+		req.Header.Set("X-Weft-Lease", task.Lease)
+		req.ContentLength = 20 << 20
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		time.Sleep(200 * time.Millisecond) // let the server see the cut
+		if as, err := b.st.ListArtifacts(context.Background(), run.ID); err != nil || len(as) != 0 {
+			t.Fatalf("after a cut-off upload the list holds %v (%v)", as, err)
+		}
+
 		// 100 MB, streamed: the process must not grow by the artifact's size.
 		const size = 100 << 20
 		runtime.GC()
@@ -234,7 +246,7 @@ func TestArtifactsAPI(t *testing.T) {
 		p := newPatterned(size)
 		io.ReadFull(p, make([]byte, 5000))
 		io.ReadFull(p, want)
-		req, _ := http.NewRequest("GET", b.url+ref.URI, nil)
+		req, _ = http.NewRequest("GET", b.url+ref.URI, nil)
 		req.Header.Set("Range", "bytes=5000-5999")
 		resp, err = http.DefaultClient.Do(req)
 		if err != nil {
