@@ -15,6 +15,8 @@ WEED=${WEFT_WEED:-$HOME/.cache/weft/weed}
 work=$(mktemp -d /var/tmp/weft-bench-XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+# keep the logs of a failed run
+trap 'cp "$work"/*.log /tmp/ 2>/dev/null || true' ERR
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -24,7 +26,9 @@ mbps() { python3 -c "import sys; print('%.0f' % ($MB * 1048576 / 1e6 / (float(sy
 best() {
   local top=0 t0 t1 r
   for _ in $(seq 1 "$ROUNDS"); do
-    sync; t0=$(now); "$@" >/dev/null; t1=$(now)
+    sync; t0=$(now)
+    "$@" >/dev/null || { echo "bench: failed: $*" >&2; tail -20 "$work/weed.log" >&2 2>/dev/null; kill $$; }
+    t1=$(now)
     r=$(mbps "$t0" "$t1"); (( r > top )) && top=$r
   done
   echo "$top"
@@ -40,13 +44,12 @@ if [[ -x "$WEED" ]]; then
   mkdir -p "$work/weed"
   printf '{"identities": [{"name": "b", "credentials": [{"accessKey": "%s", "secretKey": "%s"}], "actions": ["Admin", "Read", "Write", "List"]}]}' "$KEY" "$SECRET" > "$work/s3.json"
   "$WEED" server -dir="$work/weed" -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.port="${p[0]}" -volume.port="${p[1]}" \
-    -filer -filer.port="${p[2]}" -s3 -s3.port="${p[3]}" -s3.config="$work/s3.json" -master.volumeSizeLimitMB=1024 \
+    -filer -filer.port="${p[2]}" -s3 -s3.port="${p[3]}" -s3.config="$work/s3.json" -master.volumeSizeLimitMB=1024 -volume.max=100 \
     > "$work/weed.log" 2>&1 &
   pids+=($!)
   s3="http://127.0.0.1:${p[3]}"
   sig=(--aws-sigv4 "aws:amz:us-east-1:s3" --user "$KEY:$SECRET")
   for _ in $(seq 1 300); do curl -sf "${sig[@]}" -X PUT "$s3/bench" >/dev/null 2>&1 && break; sleep 0.3; done
-  curl -sf "${sig[@]}" -X PUT "$s3/weft" >/dev/null 2>&1 || true
 fi
 
 # weft serve on STORE; prints its URL
@@ -56,6 +59,7 @@ serve() {
     --artifacts "$2" --log-level warn > "$work/$1.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+  curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "weft serve --artifacts $2 did not start:" >&2; cat "$work/$1.log" >&2; exit 1; }
   curl -sf -X PUT "http://127.0.0.1:$port/api/v1/blocks" -d '{"name": "bench.art", "dispatch": {"kind": "worker"}, "heartbeat_timeout": "1h"}' >/dev/null
   curl -sf -X POST "http://127.0.0.1:$port/api/v1/flows" -d '{"name": "bench", "blocks": [{"ref": "make", "block": "bench.art"}]}' >/dev/null
   echo "http://127.0.0.1:$port"
@@ -97,7 +101,7 @@ if [[ -n "$s3" ]]; then
   down=$(best curl -sf "${sig[@]}" -o "$work/down.bin" "$s3/bench/data.bin")
   cmp "$work/down.bin" "$work/data.bin"
   row "curl to/from SeaweedFS S3" "$up" "$down"
-  url=$(serve s3 "s3://weft/runs?endpoint=$s3&region=us-east-1")
+  url=$(serve s3 "s3://bench/weft?endpoint=$s3&region=us-east-1")
   read -r task l < <(lease "$url")
   up=$(best upload_weft "$url" "$task" "$l")
   id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/answer.json")

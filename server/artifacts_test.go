@@ -40,8 +40,7 @@ func s3Blobs(t *testing.T) artifact.Blobs {
 	t.Helper()
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	cfg := weedtest.Config(t, "weft-test-"+hex.EncodeToString(b))
-	cfg.Prefix = "runs"
+	cfg := weedtest.Config(t, "server-"+hex.EncodeToString(b))
 	s, err := artifact.OpenS3(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -60,10 +60,13 @@ func Endpoint(tb testing.TB) string {
 	return endpoint
 }
 
-// Config is an S3Config for a fresh bucket on the test server.
-func Config(tb testing.TB, bucket string) artifact.S3Config {
+// Config is an S3Config for the test server's one bucket under prefix (a
+// bucket is a SeaweedFS collection with volumes of its own, so tests share
+// one bucket and keep apart by prefix).
+func Config(tb testing.TB, prefix string) artifact.S3Config {
 	tb.Helper()
-	return artifact.S3Config{Endpoint: Endpoint(tb), Region: "us-east-1", Bucket: bucket, AccessKey: AccessKey, SecretKey: SecretKey}
+	return artifact.S3Config{Endpoint: Endpoint(tb), Region: "us-east-1", Bucket: "weft-test", Prefix: prefix,
+		AccessKey: AccessKey, SecretKey: SecretKey}
 }
 
 // freePort finds a loopback port p with p+10000 free too (SeaweedFS puts
@@ -116,7 +119,7 @@ func start(bin string) (string, error) {
 		"-master.port="+strconv.Itoa(ports[0]), "-volume.port="+strconv.Itoa(ports[1]),
 		"-filer", "-filer.port="+strconv.Itoa(ports[2]),
 		"-s3", "-s3.port="+strconv.Itoa(ports[3]), "-s3.config="+cfg,
-		"-master.volumeSizeLimitMB=1024", "-volume.max=32")
+		"-master.volumeSizeLimitMB=512", "-volume.max=100")
 	logf, err := os.Create(filepath.Join(dir, "weed.log"))
 	if err != nil {
 		return "", err
@@ -130,7 +133,7 @@ func start(bin string) (string, error) {
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := artifact.OpenS3(ctx, artifact.S3Config{Endpoint: ep, Region: "us-east-1", Bucket: "weft-ready",
+		_, err := artifact.OpenS3(ctx, artifact.S3Config{Endpoint: ep, Region: "us-east-1", Bucket: "weft-test",
 			AccessKey: AccessKey, SecretKey: SecretKey})
 		cancel()
 		if err == nil {
