@@ -19,7 +19,17 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2
 trap 'cp "$work"/*.log /tmp/ 2>/dev/null || true' ERR
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# a free loopback port below 55000 (SeaweedFS also binds port+10000)
+free_port() { python3 -c '
+import socket
+while True:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
+    if p < 55000:
+        t = socket.socket()
+        try:
+            t.bind(("127.0.0.1", p + 10000)); print(p); break
+        except OSError:
+            pass'; }
 now() { date +%s.%N; }
 mbps() { python3 -c "import sys; print('%.0f' % ($MB * 1048576 / 1e6 / (float(sys.argv[2]) - float(sys.argv[1]))))" "$1" "$2"; }
 # best SECONDS of ROUNDS runs of a command, as MB/s

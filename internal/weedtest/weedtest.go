@@ -93,9 +93,26 @@ func freePort(taken map[int]bool) (int, error) {
 	return 0, fmt.Errorf("no free loopback port pair")
 }
 
+// start runs SeaweedFS on free loopback ports, trying again on others
+// when it exits early (a port taken between the choice and the bind).
 func start(bin string) (string, error) {
+	var err error
+	for try := 0; try < 3; try++ {
+		var ep string
+		if ep, err = startOnce(bin); err == nil {
+			return ep, nil
+		}
+	}
+	return "", err
+}
+
+func startOnce(bin string) (string, error) {
+	removeStale()
 	dir, err := os.MkdirTemp("", "weft-weed-")
 	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
 		return "", err
 	}
 	taken := map[int]bool{}
@@ -130,8 +147,15 @@ func start(bin string) (string, error) {
 		return "", fmt.Errorf("%s: %w", bin, err)
 	}
 	ep := "http://127.0.0.1:" + strconv.Itoa(ports[3])
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
+		select {
+		case err := <-exited:
+			return "", fmt.Errorf("SeaweedFS exited before answering (%v); log: %s", err, logf.Name())
+		default:
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, err := artifact.OpenS3(ctx, artifact.S3Config{Endpoint: ep, Region: "us-east-1", Bucket: "weft-test",
 			AccessKey: AccessKey, SecretKey: SecretKey})
@@ -144,5 +168,22 @@ func start(bin string) (string, error) {
 			return "", fmt.Errorf("SeaweedFS not answering on %s after 90s (log: %s): %v", ep, logf.Name(), err)
 		}
 		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// removeStale deletes the folders of servers whose test process is gone
+// (the server dies with it, its data stays behind).
+func removeStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "weft-weed-*"))
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "owner.pid"))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(string(b))
+		if err != nil || syscall.Kill(pid, 0) == nil {
+			continue
+		}
+		os.RemoveAll(d)
 	}
 }
