@@ -5,7 +5,7 @@ export CGO_ENABLED := 0
 GO ?= go
 PY ?= python3
 
-.PHONY: build run test test-go test-race test-python lint generate verify fuzz bench clean
+.PHONY: seaweedfs build run test test-go test-race test-python lint generate verify fuzz bench clean
 
 build: ## build bin/weft
 	$(GO) build -o bin/weft ./cmd/weft
@@ -25,6 +25,9 @@ test-go:
 
 test-race:
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./engine/... ./internal/...
+
+seaweedfs: ## build SeaweedFS for the S3 artifact tests (~/.cache/weft/weed; once)
+	bash scripts/seaweedfs.sh
 
 test-python: build
 	WEFT_BIN=$(CURDIR)/bin/weft $(PY) -m unittest discover -s sdk-python/tests -t sdk-python

@@ -39,6 +39,8 @@ type change struct {
 	Payload   json.RawMessage // signal payload
 	Child     *Run            // finished child run
 	Claimed   *Claim          // the claim of the task a report is about
+	// Artifacts the reported task stored (completed reports only).
+	Artifacts map[string]ArtifactRef
 }
 
 // errStale marks a report about an attempt the run has moved past (a
@@ -189,6 +191,7 @@ func (d *decider) apply(ch change) error {
 				}
 			}
 			d.succeed(st, ch.Output)
+			st.Artifacts = ch.Artifacts
 			return nil
 		}
 		e := ch.Err

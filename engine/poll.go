@@ -256,6 +256,16 @@ func (e *Engine) reportTx(ctx context.Context, tx Store, taskID, lease string, m
 	}
 	ch := mk(t)
 	ch.Claimed = claimOf(t)
+	if ch.Kind == chCompleted && t.Artifacts > 0 {
+		as, err := tx.TaskArtifacts(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		ch.Artifacts = make(map[string]ArtifactRef, len(as))
+		for _, a := range as {
+			ch.Artifacts[a.Name] = a.Ref()
+		}
+	}
 	err = e.applyTx(ctx, tx, t.RunID, ch, n)
 	if errors.Is(err, errStale) || errors.Is(err, ErrInvalidState) {
 		detail, _ := json.Marshal(map[string]any{"task_id": t.ID, "attempt": t.Attempt, "reason": err.Error()})

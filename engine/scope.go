@@ -145,7 +145,8 @@ func (d *decider) env(names []string, sc *scope) map[string]any {
 		default:
 			st := d.lookup(name, sc)
 			if st == nil {
-				env[name] = map[string]any{"input": nil, "output": nil, "status": string(StepPending), "attempts": 0, "error": nil}
+				env[name] = map[string]any{"input": nil, "output": nil, "status": string(StepPending), "attempts": 0, "error": nil,
+					"artifacts": map[string]any{}}
 				continue
 			}
 			var e any
@@ -153,7 +154,7 @@ func (d *decider) env(names []string, sc *scope) map[string]any {
 				e = map[string]any{"message": st.Error.Message, "type": st.Error.Type}
 			}
 			env[name] = map[string]any{"input": decodeJSON(st.Input), "output": decodeJSON(st.Output), "status": string(st.Status),
-				"attempts": st.Attempt, "error": e}
+				"attempts": st.Attempt, "error": e, "artifacts": artifactsEnv(st.Artifacts)}
 		}
 	}
 	return env

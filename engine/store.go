@@ -76,6 +76,8 @@ type Store interface {
 	// TakeTask is GetTask and ConsumeTask in one: it deletes and returns
 	// the task if lease is its current lease; else ErrConflict.
 	TakeTask(ctx context.Context, id, lease string) (TaskRecord, error)
+	// TaskArtifacts lists the artifacts stored under a task (any lease).
+	TaskArtifacts(ctx context.Context, taskID string) ([]Artifact, error)
 	// ExtendLease moves a leased task's expiry; ErrConflict on a stale lease.
 	ExtendLease(ctx context.Context, id, lease string, until time.Time) (TaskRecord, error)
 	// AbandonTasks deletes the ready tasks of the run's paths (all paths
@@ -175,6 +177,8 @@ type TaskRecord struct {
 	Timeout    time.Duration
 	ClaimedAt  *time.Time
 	DeadlineAt *time.Time
+	// Artifacts counts the artifacts stored under the task.
+	Artifacts int
 }
 
 // Timer kinds.

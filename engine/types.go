@@ -105,9 +105,12 @@ type Step struct {
 	Attempt    int             `json:"attempt"`
 	Attempts   []Attempt       `json:"attempts,omitempty"`
 	ChildRunID string          `json:"child_run_id,omitempty"`
-	CreatedAt  time.Time       `json:"created_at"`
-	StartedAt  *time.Time      `json:"started_at"`
-	FinishedAt *time.Time      `json:"finished_at"`
+	// Artifacts are those the succeeded attempt stored, by name: what
+	// ref.artifacts.NAME reads in expressions (DESIGN.md §12).
+	Artifacts  map[string]ArtifactRef `json:"artifacts,omitempty"`
+	CreatedAt  time.Time              `json:"created_at"`
+	StartedAt  *time.Time             `json:"started_at"`
+	FinishedAt *time.Time             `json:"finished_at"`
 
 	// Seq orders steps by creation; Control is a control block's state.
 	Seq     int          `json:"-"`

@@ -66,7 +66,8 @@
 // Expr.Eval and Value.Eval take map[string]any:
 //
 //	"flow":  {"input": any, "run_id": string, "name": string, "version": int, "error": any}
-//	<ref>:   {"input": any, "output": any, "status": string, "attempts": int, "error": any}
+//	<ref>:   {"input": any, "output": any, "status": string, "attempts": int, "error": any,
+//	          "artifacts": {NAME: {"artifact": {"id", "name", "size", "sha256", "uri"}}}}
 //	"item", "index":  in map bodies
 //	"iteration":      in loop bodies and while
 //

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/weftlabs/weft/internal/artifact"
 	"github.com/weftlabs/weft/internal/auth"
 	"github.com/weftlabs/weft/internal/pgscratch"
 	"github.com/weftlabs/weft/internal/store"
@@ -57,9 +58,12 @@ type apiBundle struct {
 }
 
 type apiOptions struct {
-	auth    bool
-	maxBody int64
-	maxLog  int64
+	auth      bool
+	maxBody   int64
+	maxLog    int64
+	maxOutput int64
+	maxArt    int64
+	blobs     artifact.Blobs // the artifact store; none when nil
 }
 
 // newToken stores a token and returns its secret.

@@ -146,7 +146,11 @@ func (s *Server) runData(c echo.Context) (ui.RunData, error) {
 	if err != nil {
 		return ui.RunData{}, err
 	}
-	return ui.BuildRunData(run, bp, events, c.QueryParam("step"), c.QueryParam("rerun"), s.now()), nil
+	d := ui.BuildRunData(run, bp, events, c.QueryParam("step"), c.QueryParam("rerun"), s.now())
+	if err := s.attachArtifacts(ctx, &d); err != nil {
+		return ui.RunData{}, err
+	}
+	return d, nil
 }
 
 // getRunPage shows one run.

@@ -29,11 +29,15 @@ const (
 func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if r.ContentLength > s.cfg.MaxBodyBytes {
-			return errTooLarge{limit: s.cfg.MaxBodyBytes}
+		limit := s.bodyLimit(c)
+		if limit == 0 {
+			return next(c)
+		}
+		if r.ContentLength > limit {
+			return errTooLarge{limit: limit}
 		}
 		if r.Body != nil {
-			r.Body = http.MaxBytesReader(c.Response(), r.Body, s.cfg.MaxBodyBytes)
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
 		}
 		return next(c)
 	}

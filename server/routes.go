@@ -67,9 +67,13 @@ func (s *Server) routes() {
 
 	api.POST("/tasks/poll", s.postTaskPoll, worker)
 	api.POST("/tasks/:id/heartbeat", s.postTaskHeartbeat, s.requireLease)
-	api.POST("/tasks/:id/complete", s.postTaskComplete, s.requireLease)
+	api.POST("/tasks/:id/complete", s.postTaskComplete, s.requireLease, s.limitOutput)
 	api.POST("/tasks/:id/fail", s.postTaskFail, s.requireLease)
 	api.POST("/tasks/:id/logs", s.postTaskLogs, s.requireLease)
+	api.PUT("/tasks/:id/artifacts/:name", s.putTaskArtifact, s.requireLease)
+	api.GET("/runs/:id/artifacts", s.listRunArtifacts, viewer)
+	api.GET("/artifacts/:id", s.getArtifact, viewer)
+	api.HEAD("/artifacts/:id", s.getArtifact, viewer)
 
 	api.POST("/hooks/:flow", s.postHook, s.requireHook)
 

@@ -35,6 +35,11 @@ type Config struct {
 	PublicURL string
 	// MaxBodyBytes limits request bodies (default 10 MiB); larger is 413.
 	MaxBodyBytes int64
+	// MaxArtifactBytes limits one artifact upload (default 5 GiB).
+	MaxArtifactBytes int64
+	// MaxOutputBytes limits a task's JSON output (default 1 MiB); larger
+	// is 413 output_too_large and fails the attempt.
+	MaxOutputBytes int64
 	// AuthRequired turns token checks on (set by cmd/weft from the listen
 	// address and the tokens configured, DESIGN.md §11).
 	AuthRequired bool
@@ -61,6 +66,9 @@ type Deps struct {
 	// Registry receives the server's metrics and is served at /metrics;
 	// a new registry when nil.
 	Registry *prometheus.Registry
+	// Artifacts is the artifact store (DESIGN.md §12); its endpoints answer
+	// 501 when it is not set.
+	Artifacts ArtifactDeps
 	// BlockStoredFunc, when set, is called after a block definition was
 	// stored (the HTTP dispatcher uses it to start polling a new queue).
 	BlockStoredFunc func(def *blocks.Definition)
@@ -101,6 +109,12 @@ type Server struct {
 func New(cfg Config, deps Deps) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 10 << 20
+	}
+	if cfg.MaxArtifactBytes <= 0 {
+		cfg.MaxArtifactBytes = DefaultMaxArtifactBytes
+	}
+	if cfg.MaxOutputBytes <= 0 {
+		cfg.MaxOutputBytes = DefaultMaxOutputBytes
 	}
 	log := deps.Logger
 	if log == nil {

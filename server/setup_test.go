@@ -25,8 +25,11 @@ func setupAPI(t *testing.T, open storeOpener, o apiOptions) *apiBundle {
 	done := make(chan struct{})
 	go func() { defer close(done); eng.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	srv := server.New(server.Config{MaxBodyBytes: o.maxBody, MaxLogBytes: o.maxLog, AuthRequired: o.auth, AuthReason: "test"},
-		server.Deps{Engine: eng, Catalog: st, Tokens: st, Ready: server.ReadyFunc(st.Ping), Logger: apiLogger(t), Logs: st})
+	deps := server.Deps{Engine: eng, Catalog: st, Tokens: st, Ready: server.ReadyFunc(st.Ping), Logger: apiLogger(t), Logs: st}
+	if o.blobs != nil {
+		deps.Artifacts = server.ArtifactDeps{Meta: st, Blobs: o.blobs}
+	}
+	srv := server.New(server.Config{MaxBodyBytes: o.maxBody, MaxLogBytes: o.maxLog, MaxOutputBytes: o.maxOutput, MaxArtifactBytes: o.maxArt, AuthRequired: o.auth, AuthReason: "test"}, deps)
 	b.srv = srv
 	b.url = serveOnLoopback(t, srv)
 	return b

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -49,6 +50,43 @@ type StepView struct {
 	Duration   string
 	ChildRunID string
 	Open       bool
+	Artifacts  []ArtifactView
+}
+
+// ArtifactView is one artifact a step stored.
+type ArtifactView struct {
+	Name    string
+	Size    string // for people: 1.2 MB
+	Bytes   int64
+	SHA256  string
+	Attempt int
+	Href    string // the download
+}
+
+// AttachArtifacts lists each step's artifacts under it.
+func AttachArtifacts(d *RunData, as []engine.Artifact) {
+	by := map[string][]ArtifactView{}
+	for _, a := range as {
+		by[a.Step] = append(by[a.Step], ArtifactView{Name: a.Name, Size: HumanBytes(a.Size), Bytes: a.Size, SHA256: a.SHA256,
+			Attempt: a.Attempt, Href: engine.ArtifactPath(a.ID)})
+	}
+	for i := range d.Steps {
+		d.Steps[i].Artifacts = by[d.Steps[i].Path]
+	}
+}
+
+// HumanBytes writes n bytes as 512 B, 1.5 kB, 12.3 MB, 2.0 GB.
+func HumanBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }
 
 // AttemptView is one attempt of a step.
@@ -196,4 +234,12 @@ func compactJSON(raw json.RawMessage) string {
 	out, _ := json.Marshal(v)
 	b.Write(out)
 	return b.String()
+}
+
+// shortHash is the first 12 characters of a hash, for tables.
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12] + "…"
+	}
+	return h
 }

@@ -176,6 +176,51 @@ func TestCLIServeDeployRun(t *testing.T) {
 		t.Fatalf("runs: %d\n%s\n%s", runs.code, runs.stdout, runs.stderr)
 	}
 
+	// weft artifacts: list a run's artifacts and download one, checked.
+	api := func(method, path, lease string, body io.Reader) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, url+path, body)
+		req.Header.Set("Authorization", "Bearer "+token)
+		if lease != "" {
+			req.Header.Set("X-Weft-Lease", lease)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	api("PUT", "/api/v1/blocks", "", strings.NewReader(`{"name": "cli.art", "dispatch": {"kind": "worker"}}`)).Body.Close()
+	api("POST", "/api/v1/flows", "", strings.NewReader(`{"name": "cli-art", "blocks": [{"ref": "make", "block": "cli.art"}]}`)).Body.Close()
+	var started struct{ ID string }
+	resp := api("POST", "/api/v1/flows/cli-art/runs", "", strings.NewReader(`{"input": {}}`))
+	json.NewDecoder(resp.Body).Decode(&started)
+	resp.Body.Close()
+	var polled struct{ Tasks []struct{ ID, Lease string } }
+	resp = api("POST", "/api/v1/tasks/poll", "", strings.NewReader(`{"worker_id": "cli", "queues": ["cli.art"], "wait": "10s"}`))
+	json.NewDecoder(resp.Body).Decode(&polled)
+	resp.Body.Close()
+	if len(polled.Tasks) != 1 {
+		t.Fatalf("poll cli.art: %+v", polled)
+	}
+	resp = api("PUT", "/api/v1/tasks/"+polled.Tasks[0].ID+"/artifacts/model.bin", polled.Tasks[0].Lease, strings.NewReader("weights v1"))
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("upload: %d", resp.StatusCode)
+	}
+	ls := runWeft(t, bin, []string{"WEFT_TOKEN=" + token}, "artifacts", started.ID, "--server", url)
+	if ls.code != 0 || !strings.Contains(ls.stdout, "model.bin") || !strings.Contains(ls.stdout, "make") {
+		t.Fatalf("artifacts: %d\n%s\n%s", ls.code, ls.stdout, ls.stderr)
+	}
+	dest := filepath.Join(dir, "got.bin")
+	get := runWeft(t, bin, []string{"WEFT_TOKEN=" + token}, "artifacts", started.ID, "--get", "model.bin", "-o", dest, "--server", url)
+	if b, _ := os.ReadFile(dest); get.code != 0 || string(b) != "weights v1" {
+		t.Fatalf("artifacts --get: %d %q\n%s", get.code, b, get.stderr)
+	}
+	if r := runWeft(t, bin, []string{"WEFT_TOKEN=" + token}, "artifacts", started.ID, "--get", "nope", "--server", url); r.code == 0 || !strings.Contains(r.stderr, "no artifact") {
+		t.Fatalf("artifacts --get nope: %d %s", r.code, r.stderr)
+	}
+
 	start := time.Now()
 	serve.Process.Signal(syscall.SIGTERM)
 	select {
@@ -197,7 +242,7 @@ func TestCLIServeDeployRun(t *testing.T) {
 	if r := runWeft(t, bin, nil, "bench", "--workloads", "1", "--scale", "40"); r.code != 0 || !strings.Contains(r.stdout, "per-step overhead p50") {
 		t.Fatalf("bench --workloads 1: %d %s %s", r.code, r.stdout, r.stderr)
 	}
-	for _, c := range []string{"serve", "migrate", "deploy", "run", "runs", "logs", "bench"} {
+	for _, c := range []string{"serve", "migrate", "deploy", "run", "runs", "logs", "artifacts", "bench"} {
 		if r := runWeft(t, bin, nil, c, "--help"); r.code != 0 || !strings.Contains(r.stderr, "usage: weft "+c) {
 			t.Errorf("weft %s --help: %d %s", c, r.code, r.stderr)
 		}

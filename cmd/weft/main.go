@@ -40,6 +40,7 @@ func commands() []command {
 		{"run", "start a run of a flow, optionally following it to the end", cmdRun},
 		{"runs", "list runs", cmdRuns},
 		{"logs", "print a run's step logs, optionally following them live", cmdLogs},
+		{"artifacts", "list a run's artifacts or download one", cmdArtifacts},
 		{"token", "manage API tokens (token create --role R)", cmdToken},
 		{"bench", "benchmark the engine", cmdBench},
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/weftlabs/weft/blocks"
 	"github.com/weftlabs/weft/engine"
 	"github.com/weftlabs/weft/flows"
+	"github.com/weftlabs/weft/internal/artifact"
 	"github.com/weftlabs/weft/internal/dispatch"
 	"github.com/weftlabs/weft/internal/store"
 	"github.com/weftlabs/weft/server"
@@ -32,6 +34,8 @@ type serveOptions struct {
 	cronMinInterval           string
 	maxBody                   int64
 	maxLog                    int64
+	artifacts                 string
+	maxArtifact, maxOutput    int64
 	dispatchConcurrency       int
 	logLevel, logFormat       string
 }
@@ -47,6 +51,9 @@ func serveFlags(fs *flag.FlagSet) *serveOptions {
 	fs.StringVar(&o.cronMinInterval, "cron-min-interval", "1m", "shortest time allowed between two firings of a flow's cron trigger")
 	fs.Int64Var(&o.maxBody, "max-body", 10<<20, "largest request body in bytes; larger is 413")
 	fs.Int64Var(&o.maxLog, "max-log", engine.DefaultMaxLog, "bytes of log kept per step; past it one truncation marker, later lines dropped")
+	fs.StringVar(&o.artifacts, "artifacts", "", "artifact store: a folder, or s3://bucket/prefix?endpoint=http://host:port&region=R (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); default: artifacts/ beside the SQLite file, ./artifacts on PostgreSQL")
+	fs.Int64Var(&o.maxArtifact, "max-artifact", server.DefaultMaxArtifactBytes, "largest artifact upload in bytes; larger is 413")
+	fs.Int64Var(&o.maxOutput, "max-output", server.DefaultMaxOutputBytes, "largest task output (JSON) in bytes; larger is 413 output_too_large and fails the attempt")
 	fs.IntVar(&o.dispatchConcurrency, "dispatch-concurrency", 16, "HTTP block requests in flight at most")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
@@ -99,6 +106,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	defer st.Close()
 
+	blobs, err := artifact.Open(ctx, o.artifacts, defaultArtifactDir(o.db))
+	if err != nil {
+		return fmt.Errorf("--artifacts: %w", err)
+	}
+	if _, folder := blobs.(*artifact.Folder); folder && strings.HasPrefix(o.db, "postgres") {
+		log.Warn("artifacts are kept in a local folder: replicas on other hosts cannot serve them; set --artifacts to an s3:// URL", "store", blobs.String())
+	}
+	log.Info("artifact store", "store", blobs.String())
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -134,11 +150,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		retention = -1 // 0 keeps finished runs forever
 	}
 	stk := startStack(ctx, st, stackOptions{
-		engine:   engine.Config{Retention: retention, AfterClaimFunc: afterClaim},
-		server:   server.Config{PublicURL: public, MaxBodyBytes: o.maxBody, MaxLogBytes: o.maxLog, AuthRequired: required, AuthReason: reason, MinCronInterval: cronMin},
-		dispatch: &dispatch.Config{PublicURL: public, Concurrency: o.dispatchConcurrency, DrainTimeout: 3 * time.Second},
-		registry: reg,
-		log:      log,
+		engine: engine.Config{Retention: retention, AfterClaimFunc: afterClaim},
+		server: server.Config{PublicURL: public, MaxBodyBytes: o.maxBody, MaxLogBytes: o.maxLog, MaxArtifactBytes: o.maxArtifact, MaxOutputBytes: o.maxOutput,
+			AuthRequired: required, AuthReason: reason, MinCronInterval: cronMin},
+		artifacts: blobs,
+		dispatch:  &dispatch.Config{PublicURL: public, Concurrency: o.dispatchConcurrency, DrainTimeout: 3 * time.Second},
+		registry:  reg,
+		log:       log,
 	})
 	srv := stk.srv
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -170,6 +188,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return serveErr
 	}
 	return nil
+}
+
+// defaultArtifactDir is artifacts/ beside a SQLite file, else ./artifacts.
+func defaultArtifactDir(db string) string {
+	if strings.Contains(db, "://") || db == "" || strings.HasPrefix(db, ":memory:") {
+		return "artifacts"
+	}
+	path, _, _ := strings.Cut(strings.TrimPrefix(db, "file:"), "?")
+	return filepath.Join(filepath.Dir(path), "artifacts")
 }
 
 // authMode decides whether tokens are required (DESIGN.md §11).

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weftlabs/weft/engine"
+	"github.com/weftlabs/weft/internal/artifact"
 	"github.com/weftlabs/weft/internal/dispatch"
 	"github.com/weftlabs/weft/internal/store"
 	"github.com/weftlabs/weft/server"
@@ -25,6 +26,7 @@ type stack struct {
 	engineDone   chan struct{}
 	stopDispatch context.CancelFunc // nil without dispatch
 	dispatchDone chan struct{}
+	sweepDone    chan struct{} // nil without an artifact store
 }
 
 // stackOptions configure a stack.
@@ -35,7 +37,11 @@ type stackOptions struct {
 	// has no HTTP blocks). Its Registerer and Logger are set here.
 	dispatch *dispatch.Config
 	registry *prometheus.Registry // nil: the server keeps its own
-	log      *slog.Logger
+	// artifacts is the artifact store; nil serves no artifacts. Its
+	// sweeper (deleting the bytes of removed artifacts) runs with the
+	// engine.
+	artifacts artifact.Blobs
+	log       *slog.Logger
 }
 
 // startStack wires the engine, the dispatcher and the server on st and
@@ -66,6 +72,12 @@ func startStack(ctx context.Context, st *store.Store, o stackOptions) *stack {
 		go func() { defer close(s.dispatchDone); _ = disp.Run(dispCtx) }()
 		deps.BlockStoredFunc = disp.BlockStored
 	}
+	if o.artifacts != nil {
+		sweeper := artifact.NewSweeper(st, o.artifacts, o.log.With("component", "artifacts"))
+		s.sweepDone = make(chan struct{})
+		go func() { defer close(s.sweepDone); sweeper.Run(engCtx) }()
+		deps.Artifacts = server.ArtifactDeps{Meta: st, Blobs: o.artifacts, Sweeper: sweeper}
+	}
 	s.srv = server.New(o.server, deps)
 	return s
 }
@@ -82,5 +94,8 @@ func (s *stack) stop(deadline time.Time) {
 	case <-s.engineDone:
 	case <-time.After(time.Until(deadline)):
 		s.log.Warn("engine did not stop in time")
+	}
+	if s.sweepDone != nil {
+		<-s.sweepDone
 	}
 }

@@ -7,7 +7,7 @@ def build() -> Flow:
     f = Flow(
         "house-prices",
         title="House price model",
-        description="Loads a CSV of house sales, cleans and splits it, trains a linear model and a random forest "
+        description="Loads a CSV of house sales once (an artifact), cleans and splits it, trains a linear model and a random forest "
                     "in parallel, keeps the better one and, after a human approval, registers it (a failed run "
                     "unregisters it again).",
         input_schema={
@@ -34,13 +34,13 @@ def build() -> Flow:
 
     load = f.block("load", "data.load_csv", {"url": inp["dataset_url"]})
     prep = f.block("prep", "data.prepare", {
-        "rows": load.output["rows"],
+        "dataset": load.artifacts["dataset"],
         "target": inp["target"].or_default("price"),
         "test_fraction": inp["test_fraction"].or_default(0.25),
         "seed": seed,
     }, retry=Retry(max_attempts=5))
 
-    data = {"train": prep.output["train"], "test": prep.output["test"], "features": prep.output["features"],
+    data = {"train": prep.artifacts["train"], "test": prep.artifacts["test"], "features": prep.output["features"],
             "target": prep.output["target"]}
     train = f.fork("train")
     linear = train.branch().block("linear", "model.train", dict(data, algo="linear"))
@@ -53,7 +53,7 @@ def build() -> Flow:
     good = gate.case("good")
     approve = good.wait("approve", signal="approval", timeout="24h")
     good.block("register", "model.register", {
-        "model_uri": best.output["model_uri"],
+        "model": best.output["model"],
         "name": model_name,
         "run_id": f.run_id,
         "metrics": {"r2": best.output["r2"], "rmse": best.output["rmse"], "algo": best.output["algo"]},

@@ -59,7 +59,7 @@ def state_dir(env: str, default: str) -> str:
 
 
 def artifact_path(kind: str, run_id: str, ref: str) -> str:
-    d = os.path.join(state_dir("WEFT_ARTIFACTS", os.path.join("var", "artifacts")), _safe(run_id))
+    d = os.path.join(state_dir("WEFT_MODEL_DIR", os.path.join("var", "models")), _safe(run_id))
     os.makedirs(d, exist_ok=True)
     return os.path.abspath(os.path.join(d, "%s-%s.json" % (_safe(ref), kind)))
 

@@ -49,6 +49,7 @@ type stepRow struct {
 	Attempts   *string `gorm:"column:attempts"`
 	Control    *string `gorm:"column:control"`
 	ChildRunID *string `gorm:"column:child_run_id"`
+	Artifacts  *string `gorm:"column:artifacts"`
 	Seq        int     `gorm:"column:seq"`
 	CreatedAt  int64   `gorm:"column:created_at"`
 	StartedAt  *int64  `gorm:"column:started_at"`
@@ -140,7 +141,10 @@ func (w runRow) run() engine.Run {
 }
 
 func toStepRow(runID string, st engine.Step) stepRow {
-	var errStr, attempts, control *string
+	var errStr, attempts, control, artifacts *string
+	if len(st.Artifacts) > 0 {
+		artifacts = jsonPtr(st.Artifacts)
+	}
 	if st.Error != nil {
 		errStr = jsonPtr(st.Error)
 	}
@@ -153,7 +157,7 @@ func toStepRow(runID string, st engine.Step) stepRow {
 	return stepRow{
 		RunID: runID, Path: st.Path, Ref: st.Ref, Type: st.Type, Block: st.Block, Status: string(st.Status),
 		Input: rawPtr(st.Input), Output: rawPtr(st.Output), Error: errStr, Attempt: st.Attempt, Attempts: attempts,
-		Control: control, ChildRunID: strPtr(st.ChildRunID), Seq: st.Seq,
+		Control: control, ChildRunID: strPtr(st.ChildRunID), Artifacts: artifacts, Seq: st.Seq,
 		CreatedAt: us(st.CreatedAt), StartedAt: usPtr(st.StartedAt), FinishedAt: usPtr(st.FinishedAt),
 	}
 }
@@ -167,6 +171,9 @@ func (w stepRow) step() engine.Step {
 	}
 	if a := decode[[]engine.Attempt](w.Attempts); a != nil {
 		st.Attempts = *a
+	}
+	if a := decode[map[string]engine.ArtifactRef](w.Artifacts); a != nil {
+		st.Artifacts = *a
 	}
 	return st
 }
@@ -272,7 +279,7 @@ func (s *Store) loadSteps(ctx context.Context, runID string) ([]engine.Step, err
 }
 
 func (s *Store) scanSteps(ctx context.Context, where string, args ...any) ([]engine.Step, error) {
-	rows, err := s.q(ctx).Raw(`SELECT path, ref, type, block, status, input, output, error, attempt, attempts, control, child_run_id, seq, created_at, started_at, finished_at
+	rows, err := s.q(ctx).Raw(`SELECT path, ref, type, block, status, input, output, error, attempt, attempts, control, child_run_id, artifacts, seq, created_at, started_at, finished_at
 FROM steps `+where+` ORDER BY seq, path`, args...).Rows()
 	if err != nil {
 		return nil, err
@@ -282,7 +289,7 @@ FROM steps `+where+` ORDER BY seq, path`, args...).Rows()
 	for rows.Next() {
 		var w stepRow
 		if err := rows.Scan(&w.Path, &w.Ref, &w.Type, &w.Block, &w.Status, &w.Input, &w.Output, &w.Error, &w.Attempt, &w.Attempts,
-			&w.Control, &w.ChildRunID, &w.Seq, &w.CreatedAt, &w.StartedAt, &w.FinishedAt); err != nil {
+			&w.Control, &w.ChildRunID, &w.Artifacts, &w.Seq, &w.CreatedAt, &w.StartedAt, &w.FinishedAt); err != nil {
 			return nil, err
 		}
 		var ctl *string
@@ -356,13 +363,13 @@ WHERE id = ? AND rev = ?`, moved, row.Status, row.Version, row.Output, row.Error
 	return nil
 }
 
-const upsertStepHead = `INSERT INTO steps (run_id, path, ref, type, block, status, input, output, error, attempt, attempts, control, child_run_id, seq, created_at, started_at, finished_at, scope)
+const upsertStepHead = `INSERT INTO steps (run_id, path, ref, type, block, status, input, output, error, attempt, attempts, control, child_run_id, artifacts, seq, created_at, started_at, finished_at, scope)
 VALUES `
 
 const upsertStepTail = `
 ON CONFLICT (run_id, path) DO UPDATE SET ref = excluded.ref, type = excluded.type, block = excluded.block, status = excluded.status,
 input = excluded.input, output = excluded.output, error = excluded.error, attempt = excluded.attempt, attempts = excluded.attempts,
-control = excluded.control, child_run_id = excluded.child_run_id, seq = excluded.seq, started_at = excluded.started_at, finished_at = excluded.finished_at`
+control = excluded.control, child_run_id = excluded.child_run_id, artifacts = excluded.artifacts, seq = excluded.seq, started_at = excluded.started_at, finished_at = excluded.finished_at`
 
 // UpsertSteps inserts or replaces steps by (run, path), several rows a
 // statement.
@@ -375,15 +382,15 @@ func (s *Store) UpsertSteps(ctx context.Context, runID string, steps []engine.St
 		steps = steps[len(chunk):]
 		var sb strings.Builder
 		sb.WriteString(upsertStepHead)
-		args := make([]any, 0, 18*len(chunk))
+		args := make([]any, 0, 19*len(chunk))
 		for i, st := range chunk {
 			if i > 0 {
 				sb.WriteString(", ")
 			}
-			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 			w := toStepRow(runID, st)
 			args = append(args, w.RunID, w.Path, w.Ref, w.Type, w.Block, w.Status, w.Input, w.Output, w.Error,
-				w.Attempt, w.Attempts, w.Control, w.ChildRunID, w.Seq, w.CreatedAt, w.StartedAt, w.FinishedAt, stepScope(st.Path))
+				w.Attempt, w.Attempts, w.Control, w.ChildRunID, w.Artifacts, w.Seq, w.CreatedAt, w.StartedAt, w.FinishedAt, stepScope(st.Path))
 		}
 		sb.WriteString(upsertStepTail)
 		if err := s.exec(ctx, sb.String(), args...); err != nil {

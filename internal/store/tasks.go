@@ -36,6 +36,7 @@ type taskRow struct {
 	ClaimedAt       *int64  `gorm:"column:claimed_at"`
 	TimeoutUS       int64   `gorm:"column:timeout_us"`
 	DeadlineAt      *int64  `gorm:"column:deadline_at"`
+	Artifacts       int     `gorm:"column:artifacts"`
 }
 
 func (w taskRow) record() engine.TaskRecord {
@@ -46,6 +47,7 @@ func (w taskRow) record() engine.TaskRecord {
 		LeaseExpiresAt: fromUSPtr(w.LeaseExpiresAt), WorkerID: ptrStr(w.WorkerID), Concurrency: w.Concurrency,
 		CancelRequested: w.CancelRequested != 0, CreatedAt: fromUS(w.CreatedAt),
 		Timeout: time.Duration(w.TimeoutUS) * time.Microsecond, ClaimedAt: fromUSPtr(w.ClaimedAt), DeadlineAt: fromUSPtr(w.DeadlineAt),
+		Artifacts: w.Artifacts,
 	}
 	if r := decode[map[string]float64](w.Resources); r != nil {
 		t.Resources = *r

@@ -83,7 +83,7 @@ class WorkerHandlersTest(unittest.TestCase):
     def test_rag_blocks_chain(self) -> None:
         import rag_eval
         with tempfile.TemporaryDirectory() as d, FakeWeft() as fake:
-            os.environ["WEFT_ARTIFACTS"] = d
+            os.environ["WEFT_MODEL_DIR"] = d
             w = Worker(fake.url, poll_wait=1.0)
             rag_eval.register(w)
             w.start()
@@ -103,7 +103,7 @@ class WorkerHandlersTest(unittest.TestCase):
                 self.assertEqual((kind, body["retryable"]), ("fail", False))
             finally:
                 w.stop()
-                os.environ.pop("WEFT_ARTIFACTS", None)
+                os.environ.pop("WEFT_MODEL_DIR", None)
 
 
 if __name__ == "__main__":

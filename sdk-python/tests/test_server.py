@@ -60,7 +60,7 @@ def setUpModule() -> None:  # noqa: C901
         raise unittest.SkipTest(msg)
     llm, _ = local_llm.serve(0)
     STATE["llm"] = llm
-    for k, sub in (("WEFT_ARTIFACTS", "artifacts"), ("WEFT_MODEL_REGISTRY", "registry"),
+    for k, sub in (("WEFT_MODEL_DIR", "models"), ("WEFT_MODEL_REGISTRY", "registry"),
                    ("WEFT_DEPLOY_DIR", "deployments"), ("WEFT_REPORTS", "reports")):
         os.environ[k] = os.path.join(tmp, sub)
     os.environ["WEFT_NOTIFY_FILE"] = os.path.join(tmp, "notifications.jsonl")
@@ -511,3 +511,75 @@ class LiveFragmentSizeTest(unittest.TestCase):
                 self.assertLess(n, self.BOUND, "the live fragment of a %s run is %d bytes" % (name, n))
         finally:
             w.stop()
+
+
+class ArtifactsTest(unittest.TestCase):
+    """A worker that saves artifacts and one that receives them as local paths."""
+
+    def test_save_receive_list_download(self) -> None:
+        import hashlib
+        from weft import APIError
+        c = Client(STATE["url"])
+        cache = os.path.join(STATE["tmp"], "artifact-cache")
+        os.environ["WEFT_ARTIFACT_CACHE"] = cache
+        c.deploy_block(BlockDefinition("art.save", dispatch={"kind": "worker"}))
+        c.deploy_block(BlockDefinition("art.read", dispatch={"kind": "worker"}))
+        f = Flow("artifacts-sdk")
+        save = f.block("save", "art.save", {})
+        f.block("read", "art.read", {"file": save.artifacts["blob"], "notes": save.artifacts["notes.txt"],
+                                     "size": save.artifacts["blob"]["artifact"]["size"]})
+        c.deploy_flow(f)
+
+        src = os.path.join(STATE["tmp"], "blob.bin")
+        with open(src, "wb") as fh:
+            for i in range(48):
+                fh.write(hashlib.sha256(str(i).encode()).digest() * 2048)  # 3 MiB
+        with open(src, "rb") as fh:
+            want = hashlib.sha256(fh.read()).hexdigest()
+        seen: Dict[str, Any] = {}
+
+        def do_save(input: Any, ctx: Any) -> Any:
+            a = ctx.save_artifact("blob", src)
+            ctx.save_artifact("notes.txt", b"hello from save")
+            try:
+                ctx.save_artifact("bad name", b"x")
+            except APIError as e:
+                seen["bad_name"] = e.status
+            return {"blob": a.ref()}
+
+        def do_read(input: Any, ctx: Any) -> Any:
+            seen["input"] = input
+            seen["refs"] = dict(ctx.input_artifacts)
+            with open(input["file"], "rb") as fh:
+                got = hashlib.sha256(fh.read()).hexdigest()
+            with open(input["notes"], "rb") as fh:
+                notes = fh.read().decode()
+            return {"sha256": got, "notes": notes}
+
+        w = Worker(STATE["url"], queues=["art.save", "art.read"], poll_wait=2.0)
+        w.register("art.save", do_save)
+        w.register("art.read", do_read)
+        w.start()
+        try:
+            run = c.wait(c.start("artifacts-sdk", {}).id, timeout=60)
+        finally:
+            w.stop()
+        self.assertEqual(run.status, "succeeded", run.error)
+        self.assertEqual(seen.get("bad_name"), 400)
+        self.assertEqual(run.step("read").output, {"sha256": want, "notes": "hello from save"})
+        # The input arrived as local paths in the sha256 cache, with its size alongside.
+        self.assertTrue(seen["input"]["file"].startswith(cache), seen["input"])
+        self.assertEqual(os.path.basename(seen["input"]["file"]), want)
+        self.assertEqual(seen["input"]["size"], 3 << 20)
+        self.assertEqual(seen["refs"]["blob"].sha256, want)
+        # The save step's output carries the same reference.
+        self.assertEqual(run.step("save").output["blob"]["artifact"]["sha256"], want)
+
+        arts = c.artifacts(run.id)
+        self.assertEqual(sorted((a.step, a.name, a.size) for a in arts),
+                         [("save", "blob", 3 << 20), ("save", "notes.txt", 15)])
+        blob = [a for a in arts if a.name == "blob"][0]
+        dest = os.path.join(STATE["tmp"], "downloaded.bin")
+        self.assertEqual(c.download_artifact(blob, dest), dest)
+        with open(dest, "rb") as fh:
+            self.assertEqual(hashlib.sha256(fh.read()).hexdigest(), want)

@@ -7,6 +7,7 @@ Standard library only, Python 3.9+.
 
 import logging as _logging
 
+from .artifacts import Artifact, ArtifactInfo
 from .client import Client
 from .errors import APIError, BlockError, LeaseConflict, NotFound, Problem, TransportError, ValidationError, WeftError
 from .expr import Expr, call, expr, if_, lit, raw
@@ -40,6 +41,8 @@ _logging.getLogger("weft").addHandler(_logging.NullHandler())
 
 __all__ = [
     "APIError",
+    "Artifact",
+    "ArtifactInfo",
     "BlockDefinition",
     "BlockError",
     "Client",

@@ -18,7 +18,9 @@ import urllib.parse
 import uuid
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Union
 
+from . import artifacts as _artifacts
 from ._http import Transport
+from .artifacts import Artifact, ArtifactInfo
 from .errors import APIError, Problem, ValidationError
 from .flow import BlockDefinition, Flow
 from .types import Deployed, Run, RunPage
@@ -240,6 +242,16 @@ class Client:
         return self._action(run_id, "rerun", body)
 
     # health ----------------------------------------------------------------
+    def artifacts(self, run_id: str) -> List[ArtifactInfo]:
+        """The run's artifacts, oldest first."""
+        return _artifacts.list_run(self.http, run_id)
+
+    def download_artifact(self, artifact: Union[str, ArtifactInfo, Artifact], dest: str) -> str:
+        """Stream an artifact (its id, or a listed or referenced artifact) to the file dest, checked."""
+        if isinstance(artifact, str):
+            return _artifacts.download(self.http, artifact, dest)
+        return _artifacts.download(self.http, artifact.id, dest, sha256=artifact.sha256)
+
     def ready(self) -> bool:
         """True when /readyz answers 200."""
         try:

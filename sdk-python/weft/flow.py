@@ -248,6 +248,12 @@ class Node:
         return self._attr("attempts")
 
     @property
+    def artifacts(self) -> Expr:
+        """The artifacts the block stored, by name: ``load.artifacts["dataset"]``
+        is ``{"artifact": {...}}``, which a worker receives as a local path."""
+        return self._attr("artifacts")
+
+    @property
     def error(self) -> Expr:
         return self._attr("error")
 

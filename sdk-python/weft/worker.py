@@ -70,11 +70,13 @@ import time
 import traceback
 import urllib.parse
 import uuid
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _logs
+from . import artifacts as _artifacts
 from ._http import Transport
-from .errors import APIError, BlockError, LeaseConflict, NotFound, TransportError
+from .artifacts import Artifact
+from .errors import APIError, BlockError, LeaseConflict, NotFound, TransportError, WeftError
 from .types import HeartbeatResult, Task
 
 __all__ = ["Worker", "TaskContext", "Handler", "configure_logging", "JsonFormatter"]
@@ -171,6 +173,8 @@ class TaskContext:
         self.next_beat = time.monotonic()  # first heartbeat right away
         self._finishing = False  # the handler returned; a report is being sent
         self._tasklog: Optional[_logs.TaskLog] = None  # its log, while it runs
+        #: The input's artifacts by name (the input holds their local paths).
+        self.input_artifacts: Dict[str, Artifact] = {}
 
     @property
     def run_id(self) -> str:
@@ -207,6 +211,14 @@ class TaskContext:
         """Send a heartbeat now; returns cancel_requested."""
         self._worker._beat(self)
         return self.cancel_requested
+
+    def save_artifact(self, name: str, source: "Union[str, os.PathLike[str], bytes]") -> Artifact:
+        """Store a file (streamed from its path) or bytes as this step's artifact name.
+
+        Downstream steps read it as ``${REF.artifacts.NAME}``; the answer's
+        ``ref()`` may also go into the output.
+        """
+        return _artifacts.upload(self._worker.http, self.task.id, self.task.lease, name, source)
 
 
 class Worker:
@@ -477,7 +489,12 @@ class Worker:
             return self._fail(ctx, "this worker has no handler for block %r (it handles: %s)"
                               % (task.block, ", ".join(sorted(self._handlers))), "no_handler", False)
         try:
-            out = handler(task.input, ctx)
+            inp = _artifacts.resolve(self.http, task.input, ctx.input_artifacts)
+        except (APIError, TransportError, WeftError) as e:
+            ctx.log.warning("input artifact not available: %s" % e)
+            return self._fail(ctx, "input artifact not available: %s" % e, "artifact_unavailable", True)
+        try:
+            out = handler(inp, ctx)
             if out is None:
                 out = {}
             json.dumps(out)

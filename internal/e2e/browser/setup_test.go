@@ -17,6 +17,7 @@ import (
 
 	"github.com/weftlabs/weft/engine"
 	"github.com/weftlabs/weft/flows"
+	"github.com/weftlabs/weft/internal/artifact"
 	"github.com/weftlabs/weft/internal/auth"
 	"github.com/weftlabs/weft/internal/store"
 	"github.com/weftlabs/weft/server"
@@ -68,6 +69,7 @@ const flakyFlow = `{
 
 type bundle struct {
 	url    string
+	blobs  *artifact.Folder
 	st     *store.Store
 	eng    *engine.Engine
 	worker *worker
@@ -121,8 +123,12 @@ func setup(t *testing.T, o options) *bundle {
 			b.tokens[r] = secret
 		}
 	}
+	if b.blobs, err = artifact.OpenFolder(filepath.Join(t.TempDir(), "artifacts")); err != nil {
+		t.Fatal(err)
+	}
 	srv := server.New(server.Config{AuthRequired: o.auth, AuthReason: "test"},
-		server.Deps{Engine: eng, Catalog: st, Tokens: st, Logger: quietLogger(), Logs: st})
+		server.Deps{Engine: eng, Catalog: st, Tokens: st, Logger: quietLogger(), Logs: st,
+			Artifacts: server.ArtifactDeps{Meta: st, Blobs: b.blobs}})
 	var h http.Handler = srv
 	if o.wrap != nil {
 		h = o.wrap(srv)
