@@ -39,6 +39,9 @@ func TestSchemaParityCatchesOneSidedChanges(t *testing.T) {
 		{"index", "CREATE INDEX runs_note ON runs (status)", "", `index runs_note: only in sqlite`},
 		{"index columns", "CREATE INDEX runs_note ON runs (status, id)", "CREATE INDEX runs_note ON runs (status)", `index runs_note: sqlite has`},
 		{"index predicate", "CREATE INDEX runs_note ON runs (status) WHERE status = 'running'", "CREATE INDEX runs_note ON runs (status)", `index runs_note: sqlite has`},
+		{"trigger", "CREATE TRIGGER runs_gone AFTER DELETE ON runs BEGIN DELETE FROM events WHERE run_id = OLD.id; END", "", `trigger runs_gone: only in sqlite`},
+		{"trigger event", "CREATE TRIGGER runs_gone AFTER DELETE ON runs BEGIN SELECT 1; END",
+			"CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$; CREATE TRIGGER runs_gone AFTER UPDATE ON runs FOR EACH ROW EXECUTE FUNCTION f()", `trigger runs_gone: sqlite has`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -67,10 +70,17 @@ type index struct {
 	unique             bool
 }
 
+// trigger is a trigger's table and when it fires ("AFTER DELETE"); its
+// body is the dialect's own (a PostgreSQL function, a SQLite block).
+type trigger struct {
+	table, when string
+}
+
 type schema struct {
-	dialect string
-	tables  map[string]map[string]column
-	indexes map[string]index
+	dialect  string
+	tables   map[string]map[string]column
+	indexes  map[string]index
+	triggers map[string]trigger
 }
 
 // schemaOf applies the dialect's migrations, then extra statements, to an
@@ -81,7 +91,7 @@ func schemaOf(t *testing.T, dialect string, extra []string) *schema {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &schema{dialect: dialect, tables: map[string]map[string]column{}, indexes: map[string]index{}}
+	s := &schema{dialect: dialect, tables: map[string]map[string]column{}, indexes: map[string]index{}, triggers: map[string]trigger{}}
 	for _, m := range ms {
 		for _, stmt := range statements(m.SQL) {
 			if err := s.apply(stmt); err != nil {
@@ -102,13 +112,27 @@ func schemaOf(t *testing.T, dialect string, extra []string) *schema {
 var lineComment = regexp.MustCompile(`--[^\n]*`)
 
 // statements splits SQL into statements, comments removed and blanks
-// collapsed (the migrations have no ';' inside strings).
+// collapsed. The migrations have no ';' inside strings; a ';' inside a
+// PostgreSQL $$-quoted body or a SQLite trigger's BEGIN ... END does not
+// end its statement.
 func statements(sql string) []string {
 	var out []string
-	for _, s := range strings.Split(lineComment.ReplaceAllString(sql, ""), ";") {
-		if s = strings.Join(strings.Fields(s), " "); s != "" {
-			out = append(out, s)
+	cur := ""
+	for _, piece := range strings.Split(lineComment.ReplaceAllString(sql, ""), ";") {
+		if cur != "" {
+			cur += ";"
 		}
+		cur += piece
+		flat := strings.Join(strings.Fields(cur), " ")
+		open := strings.Count(flat, "$$")%2 == 1 ||
+			(createTrigger.MatchString(flat) && strings.Contains(strings.ToUpper(flat), " BEGIN ") && !strings.HasSuffix(strings.ToUpper(flat), " END"))
+		if open {
+			continue
+		}
+		if flat != "" {
+			out = append(out, flat)
+		}
+		cur = ""
 	}
 	return out
 }
@@ -122,6 +146,11 @@ var (
 	dropTable   = regexp.MustCompile(`(?i)^DROP TABLE (?:IF EXISTS )?(\w+)$`)
 	dropIndex   = regexp.MustCompile(`(?i)^DROP INDEX (?:IF EXISTS )?(\w+)$`)
 	data        = regexp.MustCompile(`(?i)^(UPDATE|INSERT|DELETE) `)
+	// A trigger: its name, when it fires and its table.
+	createTrigger = regexp.MustCompile(`(?i)^CREATE TRIGGER (?:IF NOT EXISTS )?(\w+) ((?:BEFORE|AFTER|INSTEAD OF) (?:INSERT|UPDATE|DELETE)) ON (\w+)`)
+	dropTrigger   = regexp.MustCompile(`(?i)^DROP TRIGGER (?:IF EXISTS )?(\w+)`)
+	// A PostgreSQL function is a trigger's body: compared through its trigger.
+	createFunction = regexp.MustCompile(`(?i)^CREATE (?:OR REPLACE )?FUNCTION `)
 )
 
 // apply folds one statement into the schema. A statement it does not
@@ -173,6 +202,17 @@ func (s *schema) apply(stmt string) error {
 		delete(s.tables, strings.ToLower(dropTable.FindStringSubmatch(stmt)[1]))
 	case dropIndex.MatchString(stmt):
 		delete(s.indexes, strings.ToLower(dropIndex.FindStringSubmatch(stmt)[1]))
+	case createTrigger.MatchString(stmt):
+		m := createTrigger.FindStringSubmatch(stmt)
+		name := strings.ToLower(m[1])
+		if _, ok := s.triggers[name]; ok {
+			return fmt.Errorf("trigger %s created twice", name)
+		}
+		s.triggers[name] = trigger{table: strings.ToLower(m[3]), when: strings.ToUpper(m[2])}
+	case dropTrigger.MatchString(stmt):
+		delete(s.triggers, strings.ToLower(dropTrigger.FindStringSubmatch(stmt)[1]))
+	case createFunction.MatchString(stmt):
+		return nil
 	default:
 		return fmt.Errorf("statement the parity test does not know: %q", stmt)
 	}
@@ -332,6 +372,18 @@ func (s *schema) diff(o *schema) []string {
 			out = append(out, fmt.Sprintf("index %s: only in %s", name, o.dialect))
 		case a != b:
 			out = append(out, fmt.Sprintf("index %s: %s has %+v, %s has %+v", name, s.dialect, a, o.dialect, b))
+		}
+	}
+	for _, name := range union(keys(s.triggers), keys(o.triggers)) {
+		a, inA := s.triggers[name]
+		b, inB := o.triggers[name]
+		switch {
+		case !inB:
+			out = append(out, fmt.Sprintf("trigger %s: only in %s", name, s.dialect))
+		case !inA:
+			out = append(out, fmt.Sprintf("trigger %s: only in %s", name, o.dialect))
+		case a != b:
+			out = append(out, fmt.Sprintf("trigger %s: %s has %+v, %s has %+v", name, s.dialect, a, o.dialect, b))
 		}
 	}
 	return out
