@@ -181,8 +181,10 @@ func TestCLIServeDeployRun(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequest(method, url+path, body)
 		req.Header.Set("Authorization", "Bearer "+token)
-		if lease != "" {
+		req.Header.Set("Content-Type", "application/json")
+		if lease != "" { // an artifact upload: raw bytes
 			req.Header.Set("X-Weft-Lease", lease)
+			req.Header.Set("Content-Type", "application/octet-stream")
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
