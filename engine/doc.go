@@ -81,7 +81,7 @@
 //	    scheduled --> running: claimed by a worker (lease; stored with the report)
 //	    running --> succeeded: complete (output valid)
 //	    running --> scheduled: retryable failure, lease expiry or attempt timeout, attempts left (back-off)
-//	    running --> scheduled: claim released, its answer lost (same attempt, at once)
+//	    running --> scheduled: claim released, its answer lost (same attempt, at once; as read: the stored step never left scheduled)
 //	    running --> failed: failure, no attempts left; output invalid
 //	    running --> timed_out: attempt timeout, no attempts left
 //	    running --> succeeded: control block's children done
