@@ -66,18 +66,24 @@ func (s *Server) postTaskPoll(c echo.Context) error {
 		}
 		tasks = nil // draining: answer empty, the worker polls again elsewhere
 	}
+	return s.handOver(c, tasks, time.Since(start))
+}
+
+// handOver answers {"tasks": [...]} with tasks leased for this request
+// (a poll, or a report's next). When the worker left after they were
+// leased, or the answer cannot be written, the tasks are given back at
+// once rather than left leased until their leases lapse.
+func (s *Server) handOver(c echo.Context, tasks []engine.Task, waited time.Duration) error {
 	if tasks == nil {
 		tasks = []engine.Task{}
 	}
 	if len(tasks) > 0 && c.Request().Context().Err() != nil {
-		// The worker left after the claim: give the tasks back now
-		// rather than let their leases lapse.
 		s.releaseLost(c, tasks)
 		return nil
 	}
-	s.metrics.polled(tasks, time.Since(start))
+	s.metrics.polled(tasks, waited)
 	if err := c.JSON(http.StatusOK, map[string]any{"tasks": tasks}); err != nil {
-		s.releaseLost(c, tasks) // the answer did not get out
+		s.releaseLost(c, tasks)
 		return err
 	}
 	return nil
@@ -163,19 +169,7 @@ func (s *Server) reported(c echo.Context, next *engine.PollParams, tasks []engin
 	if next == nil {
 		return c.NoContent(http.StatusNoContent)
 	}
-	if tasks == nil {
-		tasks = []engine.Task{}
-	}
-	if len(tasks) > 0 && c.Request().Context().Err() != nil {
-		s.releaseLost(c, tasks) // the worker left after the report
-		return nil
-	}
-	s.metrics.polled(tasks, 0)
-	if err := c.JSON(http.StatusOK, map[string]any{"tasks": tasks}); err != nil {
-		s.releaseLost(c, tasks) // the answer did not get out
-		return err
-	}
-	return nil
+	return s.handOver(c, tasks, 0)
 }
 
 func needLease(lease string) error {
