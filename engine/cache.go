@@ -22,15 +22,13 @@ type cachedSteps struct {
 	steps []Step // nil with run set: the steps are not kept
 }
 
-// cacheOp is one change to the cache: forget (rev 0), replace all steps,
-// or patch one step of the state at fromRev.
+// cacheOp is one change to the cache: forget (rev 0), or the run's row
+// and (unless nil) its steps at rev.
 type cacheOp struct {
-	runID   string
-	fromRev int64
-	rev     int64
-	run     *Run // the run's row at rev (nil: forget it)
-	steps   []Step
-	patch   *Step
+	runID string
+	rev   int64
+	run   *Run // the run's row at rev
+	steps []Step
 }
 
 const maxCachedRuns = 256
@@ -79,26 +77,6 @@ func (c *stepCache) apply(ops []cacheOp) {
 		switch {
 		case op.rev == 0:
 			delete(c.runs, op.runID)
-		case op.patch != nil:
-			e, ok := c.runs[op.runID]
-			if !ok || e.rev != op.fromRev {
-				delete(c.runs, op.runID)
-				continue
-			}
-			steps := make([]Step, len(e.steps))
-			copy(steps, e.steps)
-			found := false
-			for i := range steps {
-				if steps[i].Path == op.patch.Path {
-					steps[i] = *op.patch
-					found = true
-				}
-			}
-			if !found {
-				delete(c.runs, op.runID)
-				continue
-			}
-			c.runs[op.runID] = cachedSteps{rev: op.rev, run: e.run, steps: steps}
 		default:
 			if len(c.runs) >= maxCachedRuns {
 				if _, ok := c.runs[op.runID]; !ok {
