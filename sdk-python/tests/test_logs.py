@@ -4,16 +4,13 @@ handlers log and print, the lines are read back through the API."""
 import logging
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 from typing import Any, Dict, List
 
-from tests import _paths  # noqa: F401  (puts the SDK on sys.path)
+from tests import _paths, _serve  # noqa: F401  (_paths puts the SDK on sys.path)
 from tests.test_server import CI, _binary
 from weft import Client, Worker
 from weft import _logs
@@ -33,40 +30,11 @@ def setUpModule() -> None:
         if CI:
             raise RuntimeError(msg)
         raise unittest.SkipTest(msg)
-    log = open(os.path.join(tmp, "server.log"), "w")
-    env = dict(os.environ)
-    env.pop("WEFT_TOKEN", None)
-    proc = subprocess.Popen([binary, "serve", "--db", os.path.join(tmp, "weft.db"), "--addr", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=tmp)
-    STATE["proc"], STATE["log"] = proc, log
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("listening on "):
-        proc.kill()
-        with open(os.path.join(tmp, "server.log")) as f:
-            raise RuntimeError("weft serve did not start:\n" + f.read()[-3000:])
-    threading.Thread(target=proc.stdout.read, daemon=True).start()
-    STATE["url"] = line.split("listening on ", 1)[1].strip()
-    c = Client(STATE["url"])
-    deadline = time.monotonic() + 30
-    while not c.ready():
-        if time.monotonic() > deadline:
-            raise RuntimeError("weft serve never became ready")
-        time.sleep(0.1)
+    _serve.start(STATE, binary, tmp, [])
 
 
 def tearDownModule() -> None:
-    proc = STATE.get("proc")
-    if proc is not None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        STATE["log"].close()
-        if proc.stdout is not None:
-            proc.stdout.close()
+    _serve.stop(STATE)
     if STATE.get("tmp"):
         shutil.rmtree(STATE["tmp"], ignore_errors=True)
 

@@ -8,7 +8,6 @@ with a loud message, except with CI=true, where that is a failure.
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -17,7 +16,7 @@ import time
 import unittest
 from typing import Any, Callable, Dict, List, Optional
 
-from tests import _paths
+from tests import _paths, _serve
 from weft import BlockDefinition, BlockError, Client, Flow, Retry, Worker
 from weft.schema import apply_defaults
 
@@ -66,48 +65,11 @@ def setUpModule() -> None:  # noqa: C901
     os.environ["WEFT_NOTIFY_FILE"] = os.path.join(tmp, "notifications.jsonl")
     env = dict(os.environ, WEFT_LLM_URL="http://127.0.0.1:%d/v1/chat/completions" % llm.server_port,
                WEFT_LLM_KEY="test-key")
-    env.pop("WEFT_TOKEN", None)
-    log = open(os.path.join(tmp, "server.log"), "w")
-    proc = subprocess.Popen([binary, "serve", "--db", os.path.join(tmp, "weft.db"), "--addr", "127.0.0.1:0",
-                             "--load", os.path.join(_paths.REPO, "flows", "examples")],
-                            stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=tmp)
-    STATE["proc"], STATE["log"] = proc, log
-    url = None
-    deadline = time.monotonic() + 60
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if line.startswith("listening on "):
-            url = line.split("listening on ", 1)[1].strip()
-            break
-    if url is None:
-        proc.kill()
-        with open(os.path.join(tmp, "server.log")) as f:
-            raise RuntimeError("weft serve did not start:\n" + f.read()[-3000:])
-    threading.Thread(target=proc.stdout.read, daemon=True).start()  # drain
-    STATE["url"] = url
-    c = Client(url)
-    deadline = time.monotonic() + 30
-    while not c.ready():
-        if time.monotonic() > deadline:
-            raise RuntimeError("weft serve never became ready")
-        time.sleep(0.1)
+    _serve.start(STATE, binary, tmp, ["--load", os.path.join(_paths.REPO, "flows", "examples")], env)
 
 
 def tearDownModule() -> None:
-    proc = STATE.get("proc")
-    if proc is not None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        STATE["log"].close()
-        if proc.stdout is not None:
-            proc.stdout.close()
+    _serve.stop(STATE)
     if "llm" in STATE:
         STATE["llm"].shutdown()
         STATE["llm"].server_close()
