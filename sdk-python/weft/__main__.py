@@ -3,8 +3,11 @@
     python -m weft build module:attr [--check] [-o FILE]
         print the blueprint a module builds (attr is a Flow, or a function
         returning one), validated locally; exit status 2 on problems.
-    python -m weft validate FILE...
-        check blueprint JSON files against the shipped schema.
+    python -m weft validate PATH...
+        check block definitions and blueprints against the shipped schemas.
+        A PATH is a file or a folder (searched for *.json); a document with
+        a "dispatch" key is a block definition, any other a blueprint, as
+        `weft validate` decides. Exit status 2 when something is invalid.
 """
 
 import argparse
@@ -16,7 +19,7 @@ from typing import Any, List, Optional
 
 from .errors import Problem
 from .flow import Flow
-from .schema import flow_schema, validate
+from .schema import block_schema, flow_schema, validate
 
 
 def _load(target: str) -> Flow:
@@ -38,6 +41,53 @@ def _load(target: str) -> Flow:
 def _print_problems(where: str, problems: List[Problem]) -> None:
     for p in problems:
         sys.stderr.write("%s: %s: %s\n" % (where, p.path or "/", p.message))
+
+
+def _json_files(paths: List[str]) -> List[str]:
+    out: List[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            for root, dirs, files in os.walk(path):
+                dirs.sort()
+                out += [os.path.join(root, f) for f in sorted(files) if f.endswith(".json")]
+        else:
+            out.append(path)
+    return out
+
+
+def _validate(paths: List[str]) -> int:
+    """Checks every file, each against the schema its kind calls for."""
+    schemas = {"flow": flow_schema(), "block": block_schema()}
+    for kind, schema in schemas.items():
+        if schema is None:
+            sys.stderr.write("no %s schema found (set WEFT_FLOW_SCHEMA or install the package with its schemas)\n" % kind)
+            return 1
+    bad = 0
+    for path in _json_files(paths):
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            sys.stderr.write("%s: cannot read: %s\n" % (path, e.strerror))
+            bad += 1
+            continue
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as e:
+            sys.stderr.write("%s:%d:%d /: not valid JSON: %s; fix the syntax at this position\n" % (path, e.lineno, e.colno, e.msg))
+            bad += 1
+            continue
+        kind = "block" if isinstance(doc, dict) and "dispatch" in doc else "flow"
+        problems = validate(doc, schemas[kind])  # type: ignore[arg-type]
+        _print_problems(path, problems)
+        if problems:
+            bad += 1
+        else:
+            what = "%s %s" % (kind, doc.get("name"))
+            if doc.get("version") is not None:
+                what += "@%s" % doc["version"]
+            sys.stdout.write("%s: %s ok\n" % (path, what))
+    return 2 if bad else 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -65,18 +115,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             sys.stdout.write(text)
         return 0
     if args.cmd == "validate":
-        schema = flow_schema()
-        if schema is None:
-            sys.stderr.write("no flow schema found (set WEFT_FLOW_SCHEMA)\n")
-            return 1
-        bad = 0
-        for path in args.files:
-            with open(path, encoding="utf-8") as f:
-                doc = json.load(f)
-            problems = validate(doc, schema)
-            _print_problems(path, problems)
-            bad += bool(problems)
-        return 2 if bad else 0
+        return _validate(args.files)
     ap.print_help()
     return 1
 
