@@ -11,12 +11,15 @@ How a snippet is run:
     written to a file and run with python3; other languages (json, text,
     mermaid...) are not run; a fence without a language is an error;
   - http://127.0.0.1:8080 (the address the docs use) is replaced by the
-    test server's address; WEFT_SERVER and WEFT_URL point at it too.
+    test server's address; WEFT_SERVER and WEFT_URL point at it too;
+    127.0.0.1:8091 (the docs' example service) by a free loopback port;
+  - what a snippet leaves running in the background is stopped afterwards
+    (the doc's bash runs in its own process group).
 
 An HTML comment on the line before a fence changes that:
   <!-- doctest: skip: REASON -->      not run (counted, with its reason)
-  <!-- doctest: file: NAME -->        written to NAME in the work directory
-                                      (and run, when it is Python)
+  <!-- doctest: file: NAME -->        written to NAME in the work directory,
+                                      not run (a later snippet uses it)
   <!-- doctest: requires: COMMAND --> run only when COMMAND succeeds in the
                                       work directory, else counted as skipped
 """
@@ -25,6 +28,8 @@ import os
 import re
 import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -103,6 +108,7 @@ def setUpModule() -> None:
     srv = os.path.join(tmp, "server")
     os.makedirs(srv)
     STATE["work"] = work
+    STATE["port"] = free_port()
     url = _serve.start(STATE, binary, srv, ["--load", os.path.join(_paths.REPO, "flows", "examples")])
     env = dict(os.environ, WEFT_URL=url, WEFT_SERVER=url, WEFT_SHUTDOWN_TIMEOUT="5",
                PYTHONPATH=os.path.join(_paths.REPO, "sdk-python"),
@@ -133,17 +139,18 @@ def script(snips: List[Snippet], url: str, work: str, counts: Dict[str, Any]) ->
     parts = ["set -euo pipefail",
              'trap \'echo "doctest: the snippet at $__at failed (its line $((LINENO - __base)))" >&2\' ERR']
     for n, s in enumerate(snips):
-        text = s.text.replace("http://127.0.0.1:8080", url)
+        text = s.text.replace("http://127.0.0.1:8080", url).replace("127.0.0.1:8091", "127.0.0.1:%d" % STATE["port"])
         kind, arg = s.note if s.note else ("", "")
         if kind == "skip":
             counts["skipped"].append("%s (%s)" % (s.where, arg))
             continue
+        if kind == "file":
+            with open(os.path.join(work, arg), "w", encoding="utf-8") as f:
+                f.write(text)
+            counts["files"] += 1
+            continue
         if s.lang not in SHELL and s.lang != "python":
-            if kind == "file":
-                with open(os.path.join(work, arg), "w", encoding="utf-8") as f:
-                    f.write(text)
-                counts["files"] += 1
-            elif s.lang not in NOT_RUN:
+            if s.lang not in NOT_RUN:
                 raise AssertionError("%s: a ```%s fence; the snippet test knows sh, python and the languages it does "
                                      "not run (%s)" % (s.where, s.lang, ", ".join(sorted(NOT_RUN))))
             continue
@@ -155,7 +162,7 @@ def script(snips: List[Snippet], url: str, work: str, counts: Dict[str, Any]) ->
         counts["run"] += 1
         parts.append("__at=%s" % shlex.quote(s.where))
         if s.lang == "python":
-            name = arg if kind == "file" else ".doctest-%s-%d.py" % (re.sub(r"\W", "_", s.doc), s.line)
+            name = ".doctest-%s-%d.py" % (re.sub(r"\W", "_", s.doc), s.line)
             with open(os.path.join(work, name), "w", encoding="utf-8") as f:
                 f.write(text)
             parts.append("__base=$LINENO; python3 %s" % shlex.quote(name))
@@ -163,6 +170,30 @@ def script(snips: List[Snippet], url: str, work: str, counts: Dict[str, Any]) ->
             parts.append("__base=$LINENO")
             parts.append(text)
     return "\n".join(parts) + "\n"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_group(scr: str) -> "subprocess.CompletedProcess[str]":
+    """Runs a doc's script in its own process group, then stops whatever it
+    left in the background."""
+    proc = subprocess.Popen(["bash", "-c", scr], cwd=STATE["work"], env=STATE["env"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=600)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        if proc.poll() is None:
+            proc.kill()
+            out, err = proc.communicate()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 class DocSnippetsTest(unittest.TestCase):
@@ -173,8 +204,7 @@ class DocSnippetsTest(unittest.TestCase):
             scr = script(snips, STATE["url"], STATE["work"], counts)
             rel = os.path.relpath(path, _paths.REPO)
             with self.subTest(rel):
-                p = subprocess.run(["bash", "-c", scr], cwd=STATE["work"], env=STATE["env"], capture_output=True,
-                                   text=True, timeout=600)
+                p = run_group(scr)
                 if os.environ.get("WEFT_DOCTEST_VERBOSE"):
                     sys.stderr.write("--- %s\n%s%s" % (rel, p.stdout, p.stderr))
                 if p.returncode != 0:
