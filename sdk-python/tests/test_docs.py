@@ -12,7 +12,8 @@ How a snippet is run:
     mermaid...) are not run; a fence without a language is an error;
   - http://127.0.0.1:8080 (the address the docs use) is replaced by the
     test server's address; WEFT_SERVER and WEFT_URL point at it too;
-    127.0.0.1:8091 (the docs' example service) by a free loopback port;
+    127.0.0.1:8091 to 127.0.0.1:8099 (the docs' example services and
+    scratch servers) each by a free loopback port;
   - what a snippet leaves running in the background is stopped afterwards
     (the doc's bash runs in its own process group).
 
@@ -108,7 +109,6 @@ def setUpModule() -> None:
     srv = os.path.join(tmp, "server")
     os.makedirs(srv)
     STATE["work"] = work
-    STATE["port"] = free_port()
     url = _serve.start(STATE, binary, srv, ["--load", os.path.join(_paths.REPO, "flows", "examples")])
     env = dict(os.environ, WEFT_URL=url, WEFT_SERVER=url, WEFT_SHUTDOWN_TIMEOUT="5",
                PYTHONPATH=os.path.join(_paths.REPO, "sdk-python"),
@@ -139,7 +139,7 @@ def script(snips: List[Snippet], url: str, work: str, counts: Dict[str, Any]) ->
     parts = ["set -euo pipefail",
              'trap \'echo "doctest: the snippet at $__at failed (its line $((LINENO - __base)))" >&2\' ERR']
     for n, s in enumerate(snips):
-        text = s.text.replace("http://127.0.0.1:8080", url).replace("127.0.0.1:8091", "127.0.0.1:%d" % STATE["port"])
+        text = EXTRA_PORT.sub(lambda m: "127.0.0.1:%d" % port_for(m.group(1)), s.text.replace("http://127.0.0.1:8080", url))
         kind, arg = s.note if s.note else ("", "")
         if kind == "skip":
             counts["skipped"].append("%s (%s)" % (s.where, arg))
@@ -170,6 +170,17 @@ def script(snips: List[Snippet], url: str, work: str, counts: Dict[str, Any]) ->
             parts.append("__base=$LINENO")
             parts.append(text)
     return "\n".join(parts) + "\n"
+
+
+EXTRA_PORT = re.compile(r"127\.0\.0\.1:(809[1-9])\b")
+
+
+def port_for(doc_port: str) -> int:
+    """The free port that stands for a port the docs write."""
+    ports = STATE.setdefault("ports", {})
+    if doc_port not in ports:
+        ports[doc_port] = free_port()
+    return ports[doc_port]
 
 
 def free_port() -> int:
