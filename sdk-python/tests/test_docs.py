@@ -225,7 +225,87 @@ class DocSnippetsTest(unittest.TestCase):
                               % (rel, p.returncode, p.stdout[-3000:], p.stderr[-3000:], server_log))
         sys.stderr.write("\ndoc snippets: %d run, %d written as files, %d skipped:\n  %s\n"
                          % (counts["run"], counts["files"], len(counts["skipped"]), "\n  ".join(counts["skipped"])))
-        self.assertGreaterEqual(counts["run"], 5)
+        self.assertGreaterEqual(counts["run"], 15)
+
+
+def schema_keys(path: str, *where: str) -> List[str]:
+    """The property names of a JSON Schema at each JSON pointer in where."""
+    import json
+
+    with open(os.path.join(_paths.REPO, path), encoding="utf-8") as f:
+        doc = json.load(f)
+    out: List[str] = []
+    for ptr in where:
+        node: Any = doc
+        for part in ptr.strip("/").split("/"):
+            node = node[part]
+        out += list(node)
+    return sorted(set(out))
+
+
+def read(rel: str) -> str:
+    with open(os.path.join(_paths.REPO, rel), encoding="utf-8") as f:
+        return f.read()
+
+
+def mentions(text: str, key: str) -> bool:
+    """Whether a doc names key as code: `key`, or "key" inside a code span."""
+    return "`%s`" % key in text or '"%s"' % key in text
+
+
+class DocsCompleteTest(unittest.TestCase):
+    def test_every_blueprint_key_is_in_the_reference(self) -> None:
+        text = read("docs/blueprints.md")
+        keys = schema_keys("flows/schema/flow.json", "/properties", "/definitions/node/properties",
+                           "/definitions/retry/properties", "/definitions/trigger/properties",
+                           "/definitions/compensate/properties")
+        keys += schema_keys("flows/schema/flow.json", "/definitions/node/properties/type/enum")
+        for k in keys:
+            with self.subTest(k):
+                self.assertTrue(mentions(text, k), "docs/blueprints.md does not mention `%s` (a key or block type of "
+                              "flows/schema/flow.json): describe it, with an example" % k)
+
+    def test_every_block_definition_key_is_in_the_guide(self) -> None:
+        text = read("docs/blocks.md")
+        keys = schema_keys("blocks/schema/block.json", "/properties", "/definitions/dispatch/properties",
+                           "/definitions/retry/properties")
+        keys += schema_keys("blocks/schema/block.json", "/definitions/dispatch/properties/kind/enum")
+        for k in keys:
+            with self.subTest(k):
+                self.assertTrue(mentions(text, k), "docs/blocks.md does not mention `%s` (a key of "
+                              "blocks/schema/block.json): describe it" % k)
+
+    def test_local_links_resolve(self) -> None:
+        link = re.compile(r"\]\(([^)#\s]+)(#[^)\s]*)?\)")
+        for path in docs():
+            rel = os.path.relpath(path, _paths.REPO)
+            for m in link.finditer(read(rel)):
+                target = m.group(1)
+                if re.match(r"^[a-z]+:", target):
+                    continue
+                with self.subTest(rel + " -> " + target):
+                    self.assertTrue(os.path.exists(os.path.join(os.path.dirname(path), target)),
+                                    "%s links to %s, which does not exist" % (rel, target))
+
+    def test_no_pointer_leaves_the_repository(self) -> None:
+        """The docs, code and messages point to docs in the repository, not
+        to a design document kept elsewhere."""
+        bad = re.compile(r"\b(DESIGN|STYLE)\.md\b")
+        skip = {".git", "node_modules", "__pycache__", "bin", "var", "tmp"}
+        found = []
+        for d, dirs, files in os.walk(_paths.REPO):
+            dirs[:] = [x for x in dirs if x not in skip and not x.startswith(".cache")]
+            for f in files:
+                if not f.endswith((".go", ".md", ".py", ".sql", ".templ", ".json", ".sh", ".service", ".toml")):
+                    continue
+                p = os.path.join(d, f)
+                if p == os.path.abspath(__file__):
+                    continue
+                with open(p, encoding="utf-8", errors="replace") as fh:
+                    for n, line in enumerate(fh, 1):
+                        if bad.search(line):
+                            found.append("%s:%d: %s" % (os.path.relpath(p, _paths.REPO), n, line.strip()[:120]))
+        self.assertEqual(found, [], "these point to a document that is not in the repository; point to docs/ instead")
 
 
 class AnnotationTest(unittest.TestCase):
