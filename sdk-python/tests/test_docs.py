@@ -1,6 +1,7 @@
-"""Every shell and Python snippet in README.md and docs/*.md runs, in
-document order, against one real `weft serve` (SQLite, the example flows
-loaded, the example workers running), so a snippet cannot rot.
+"""Every shell and Python snippet in README.md, sdk-python/README.md and
+docs/*.md runs, in document order, against one real `weft serve` (SQLite,
+the example flows loaded, the example workers running), so a snippet
+cannot rot.
 
 How a snippet is run:
   - each Markdown file's snippets run in one bash process (set -euo
@@ -57,7 +58,7 @@ class Snippet:
 
 
 def docs() -> List[str]:
-    out = [os.path.join(_paths.REPO, "README.md")]
+    out = [os.path.join(_paths.REPO, "README.md"), os.path.join(_paths.REPO, "sdk-python", "README.md")]
     d = os.path.join(_paths.REPO, "docs")
     out += sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".md"))
     return out
