@@ -1,7 +1,7 @@
 """The SDK's validator (`python -m weft validate`) and the server's
 (`weft validate`) reach the same verdict on every JSON file under
 flows/examples and examples/, and every example definition is valid for
-both."""
+both. They also refuse the same broken files, each for the same place."""
 
 import os
 import re
@@ -25,9 +25,24 @@ def json_files() -> List[str]:
     return sorted(out)
 
 
-def verdicts(cmd: List[str], env: Dict[str, str]) -> Tuple[Dict[str, bool], str]:
-    """Runs a validator over ROOTS; each file it named, valid or not."""
-    p = subprocess.run(cmd + ROOTS, capture_output=True, text=True, timeout=300, env=env, cwd=_paths.REPO)
+BROKEN = {
+    "unknown-block.json": ('{"name": "x", "blocks": [{"ref": "a", "block": "no.such"}]}', "/blocks/0/block"),
+    "duplicate-ref.json": ('{"name": "y", "blocks": [{"ref": "a", "type": "lambda", "expr": "1"},\n'
+                           ' {"ref": "a", "type": "lambda", "expr": "2"}]}', "/blocks/1/ref"),
+    "missing-version.json": ('{"name": "v", "blocks": [{"ref": "a", "block": "notify.team@7", "input": {"text": "t"}}]}',
+                             "/blocks/0/block"),
+    "compensate-unknown.json": ('{"name": "c", "blocks": [{"ref": "a", "block": "notify.team", "input": {"text": "t"},'
+                                ' "compensate": {"block": "no.undo"}}]}', "/blocks/0/compensate/block"),
+    "bad-kind.json": ('{"name": "b.k", "dispatch": {"kind": "ftp"}}', "/dispatch/kind"),
+    "unknown-key.json": ('{"name": "u", "blocks": [{"ref": "a", "type": "lambda", "expr": "1", "exp": "2"}]}',
+                         "/blocks/0/exp"),
+    "not-json.json": ('{"name": "z", "blocks": [', "/"),
+}
+
+
+def verdicts(cmd: List[str], env: Dict[str, str], roots: List[str] = ROOTS) -> Tuple[Dict[str, bool], str]:
+    """Runs a validator over roots; each file it named, valid or not."""
+    p = subprocess.run(cmd + roots, capture_output=True, text=True, timeout=300, env=env, cwd=_paths.REPO)
     out: Dict[str, bool] = {}
     for line in p.stdout.splitlines():
         m = re.match(r"^(.+?\.json): (flow|block) \S+ ok\b", line)
@@ -65,6 +80,26 @@ class ValidatorsAgreeTest(unittest.TestCase):
                                  "weft:\n%s\nsdk:\n%s" % (rel, go[f], py[f], go_out[-2000:], py_out[-2000:]))
                 if f.startswith(ROOTS[0] + os.sep):
                     self.assertTrue(go[f], "%s is an example definition and must be valid" % rel)
+
+    def test_same_refusals_of_broken_files(self) -> None:
+        d = os.path.join(self.tmp, "broken")
+        os.makedirs(d)
+        shutil.copy(os.path.join(ROOTS[0], "blocks", "notify.team.json"), d)
+        for name, (text, _) in BROKEN.items():
+            with open(os.path.join(d, name), "w", encoding="utf-8") as f:
+                f.write(text)
+        env = dict(os.environ, PYTHONPATH=_paths.SDK)
+        outs = {}
+        for who, cmd in (("weft validate", [self.bin, "validate"]), ("python -m weft validate", [sys.executable, "-m", "weft", "validate"])):
+            got, out = verdicts(cmd, env, [d])
+            outs[who] = out
+            with self.subTest(who):
+                self.assertTrue(got.get(os.path.join(d, "notify.team.json")), "%s refused notify.team.json:\n%s" % (who, out))
+                for name, (_, ptr) in BROKEN.items():
+                    self.assertIs(got.get(os.path.join(d, name)), False, "%s did not refuse %s:\n%s" % (who, name, out))
+                    lines = [ln for ln in out.splitlines() if name in ln]
+                    self.assertTrue(any(re.search(r"[: ]%s: " % re.escape(ptr), ln) for ln in lines),
+                                    "%s: no problem at %s for %s:\n%s" % (who, ptr, name, "\n".join(lines)))
 
 
 if __name__ == "__main__":

@@ -4,10 +4,12 @@
         print the blueprint a module builds (attr is a Flow, or a function
         returning one), validated locally; exit status 2 on problems.
     python -m weft validate PATH...
-        check block definitions and blueprints against the shipped schemas.
-        A PATH is a file or a folder (searched for *.json); a document with
-        a "dispatch" key is a block definition, any other a blueprint, as
-        `weft validate` decides. Exit status 2 when something is invalid.
+        check block definitions and blueprints against the shipped schemas,
+        and blueprints against the block definitions found (unique refs,
+        known blocks and versions). A PATH is a file or a folder (searched
+        for *.json); a document with a "dispatch" key is a block
+        definition, any other a blueprint, as `weft validate` decides.
+        Exit status 2 when something is invalid.
 """
 
 import argparse
@@ -15,7 +17,7 @@ import importlib
 import json
 import os
 import sys
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from .errors import Problem
 from .flow import Flow
@@ -55,14 +57,68 @@ def _json_files(paths: List[str]) -> List[str]:
     return out
 
 
+def _walk(seq: Any, ptr: str, out: List[Any]) -> None:
+    """Every block instance of a sequence, nested ones too, with its pointer."""
+    if not isinstance(seq, list):
+        return
+    for i, n in enumerate(seq):
+        if not isinstance(n, dict):
+            continue
+        p = "%s/%d" % (ptr, i)
+        out.append((n, p))
+        for j, branch in enumerate(n.get("branches") or []):
+            _walk(branch, "%s/branches/%d" % (p, j), out)
+        for name, case in (n.get("cases") or {}).items():
+            _walk(case, "%s/cases/%s" % (p, name), out)
+        for key in ("default", "do", "catch"):
+            _walk(n.get(key), "%s/%s" % (p, key), out)
+
+
+def _catalog_problems(doc: Any, catalog: Dict[str, List[int]]) -> List[Problem]:
+    """What `weft validate` also checks beyond the schema with the block
+    definitions found on disk: unique refs, known blocks and versions."""
+    nodes: List[Any] = []
+    _walk(doc.get("blocks"), "/blocks", nodes)
+    _walk(doc.get("on_failure"), "/on_failure", nodes)
+    out: List[Problem] = []
+    seen: Dict[str, str] = {}
+    for n, p in nodes:
+        ref = n.get("ref")
+        if isinstance(ref, str):
+            if ref in seen:
+                out.append(Problem(p + "/ref", "ref %s is already used at %s; every ref must be unique in the flow"
+                                   % (json.dumps(ref), seen[ref])))
+            else:
+                seen[ref] = p
+        uses = [(n.get("block"), p + "/block")]
+        comp = n.get("compensate")
+        if isinstance(comp, dict):
+            uses.append((comp.get("block"), p + "/compensate/block"))
+        for use, at in uses:
+            if not isinstance(use, str):
+                continue
+            name, _, version = use.partition("@")
+            if name not in catalog:
+                out.append(Problem(at, "unknown block %s: store its definition first" % json.dumps(name)))
+            elif version and int(version) not in catalog[name]:
+                out.append(Problem(at, "block %s has no version %s (the latest is %d)"
+                                   % (json.dumps(name), version, max(catalog[name]))))
+    return out
+
+
 def _validate(paths: List[str]) -> int:
-    """Checks every file, each against the schema its kind calls for."""
+    """Checks every file, each against the schema its kind calls for; the
+    block definitions among them are the catalog the blueprints are checked
+    against (unique refs, known blocks and versions), as `weft validate`
+    does without --server."""
     schemas = {"flow": flow_schema(), "block": block_schema()}
     for kind, schema in schemas.items():
         if schema is None:
             sys.stderr.write("no %s schema found (set WEFT_FLOW_SCHEMA or install the package with its schemas)\n" % kind)
             return 1
     bad = 0
+    docs: List[Any] = []
+    catalog: Dict[str, List[int]] = {}
     for path in _json_files(paths):
         try:
             with open(path, encoding="utf-8") as f:
@@ -78,7 +134,15 @@ def _validate(paths: List[str]) -> int:
             bad += 1
             continue
         kind = "block" if isinstance(doc, dict) and "dispatch" in doc else "flow"
+        docs.append((path, kind, doc))
+        if kind == "block" and isinstance(doc.get("name"), str) and not validate(doc, schemas["block"]):  # type: ignore[arg-type]
+            versions = catalog.setdefault(doc["name"], [])
+            v = doc.get("version")
+            versions.append(v if isinstance(v, int) else max(versions, default=0) + 1)
+    for path, kind, doc in docs:
         problems = validate(doc, schemas[kind])  # type: ignore[arg-type]
+        if kind == "flow" and not problems:
+            problems = _catalog_problems(doc, catalog)
         _print_problems(path, problems)
         if problems:
             bad += 1
