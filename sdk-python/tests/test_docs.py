@@ -276,6 +276,16 @@ class DocsCompleteTest(unittest.TestCase):
                 self.assertTrue(mentions(text, k), "docs/blocks.md does not mention `%s` (a key of "
                               "blocks/schema/block.json): describe it" % k)
 
+    def test_every_command_is_in_the_cli_page(self) -> None:
+        text = read("docs/cli.md")
+        p = subprocess.run([os.path.join(STATE["work"], "bin", "weft"), "--help"], capture_output=True, text=True)
+        cmds = re.findall(r"^  ([a-z][a-z-]*)\s", p.stdout + p.stderr, re.M)
+        self.assertGreater(len(cmds), 5, "weft --help listed no commands:\n" + p.stdout + p.stderr)
+        for c in cmds:
+            with self.subTest(c):
+                self.assertIn("`weft %s" % c, text, "docs/cli.md does not describe weft %s (listed by weft --help): add "
+                              "it to the table and say what it does" % c)
+
     def test_local_links_resolve(self) -> None:
         link = re.compile(r"\]\(([^)#\s]+)(#[^)\s]*)?\)")
         for path in docs():
