@@ -557,6 +557,9 @@ type ErrorData struct {
 // Itoa formats an int for templates.
 func Itoa(n int) string { return strconv.Itoa(n) }
 
+// I64 formats an int64.
+func I64(n int64) string { return strconv.FormatInt(n, 10) }
+
 // Pct formats a percentage for inline styles.
 func Pct(p float64) string { return strconv.FormatFloat(p, 'f', 2, 64) + "%" }
 
