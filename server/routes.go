@@ -77,10 +77,13 @@ func (s *Server) routes() {
 
 	api.POST("/hooks/:flow", s.postHook, s.requireHook)
 
+	api.POST("/import/conductor", s.postImportConductor, admin)
+
 	api.POST("/tokens", s.postToken, admin)
 	api.GET("/tokens", s.listTokens, admin)
 	api.DELETE("/tokens/:id", s.deleteToken, admin)
 
+	s.conductorRoutes()
 	s.pageRoutes()
 }
 

@@ -160,6 +160,9 @@ func (r *Result) locate() {
 var nameBadRE = regexp.MustCompile(`[^a-z0-9_.-]+`)
 var refBadRE = regexp.MustCompile(`[^a-z0-9_]+`)
 
+// FlowName is the Weft flow a Conductor workflow named s is imported as.
+func FlowName(s string) string { return weftName(s) }
+
 // weftName turns a Conductor name into a Weft block or flow name.
 func weftName(s string) string {
 	n := nameBadRE.ReplaceAllString(strings.ToLower(s), "_")
@@ -198,6 +201,7 @@ func (c *converter) workerBlock(typ string, td *TaskDef, ptr string) string {
 		applyTaskDef(def, td, func(format string, args ...any) { c.noteAt(c.src, ptr, format, args...) })
 	}
 	c.addBlock(name, typ, def)
+	c.res.Blocks[len(c.res.Blocks)-1].Default = td == nil
 	return name
 }
 

@@ -116,6 +116,9 @@ type Block struct {
 	Name string          // Weft block name
 	JSON json.RawMessage // the definition to store
 	From string          // the Conductor task type it came from
+	// Default is set when no task definition came with it: a stored
+	// block of that name should then be kept rather than replaced.
+	Default bool
 }
 
 // Flow is a converted blueprint.

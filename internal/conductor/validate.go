@@ -26,11 +26,17 @@ func (o overlay) Block(name string, version int) (*blocks.Definition, error) {
 // Validate checks every converted block and blueprint the way an upload
 // would, against the converted blocks and then cat (may be nil), and adds
 // what fails to Problems, pointing into the Conductor document. It
-// returns the parsed blocks in the order they are to be stored.
+// returns the parsed blocks to store: a block made without a task
+// definition is left out when cat already has one of that name.
 func (r *Result) Validate(cat blocks.Catalog) []*blocks.Definition {
 	mem, _ := blocks.NewMemCatalog()
 	var defs []*blocks.Definition
 	for _, b := range r.Blocks {
+		if b.Default && cat != nil {
+			if _, err := cat.Block(b.Name, 0); err == nil {
+				continue
+			}
+		}
 		d, err := blocks.Parse(b.JSON)
 		if err != nil {
 			for _, p := range blocks.Problems(err) {
