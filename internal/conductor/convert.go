@@ -275,6 +275,17 @@ type wfConv struct {
 	// loops holds the DO_WHILE refs being converted (their bodies may read
 	// ${ref.output.iteration}).
 	loops map[string]bool
+	// container maps a task inside a SWITCH case or DO_WHILE body to that
+	// SWITCH or DO_WHILE; lastIn says it is the last task there.
+	container map[string]string
+	lastIn    map[string]bool
+	// inside counts the SWITCHes and DO_WHILEs being converted.
+	inside map[string]int
+	// atOutput is set while the workflow's outputParameters are rewritten
+	// (a flow's output sees the refs inside decision cases).
+	atOutput bool
+	// loopRefs holds every DO_WHILE's ref.
+	loopRefs map[string]bool
 }
 
 func (w *wfConv) problem(ptr, format string, args ...any) {
@@ -343,12 +354,31 @@ func (w *wfConv) collect(tasks []*WorkflowTask, ptr string) {
 		}
 		for name, cs := range t.DecisionCases {
 			w.collect(cs, p+"/decisionCases/"+escape(name))
+			w.contain(t.TaskReferenceName, cs)
 		}
 		w.collect(t.DefaultCase, p+"/defaultCase")
+		w.contain(t.TaskReferenceName, t.DefaultCase)
 		for b, br := range t.ForkTasks {
 			w.collect(br, p+"/forkTasks/"+itoa(b))
 		}
 		w.collect(t.LoopOver, p+"/loopOver")
+		w.contain(t.TaskReferenceName, t.LoopOver)
+		if typ == "DO_WHILE" {
+			w.loopRefs[t.TaskReferenceName] = true
+		}
+	}
+}
+
+// contain records that tasks (a case or loop body) sit inside owner.
+func (w *wfConv) contain(owner string, tasks []*WorkflowTask) {
+	for i, t := range tasks {
+		if t == nil || t.TaskReferenceName == "" {
+			continue
+		}
+		w.container[t.TaskReferenceName] = owner
+		if i == len(tasks)-1 || (i == len(tasks)-2 && isTerminate(tasks[i+1], "COMPLETED")) {
+			w.lastIn[t.TaskReferenceName] = true
+		}
 	}
 }
 
@@ -361,7 +391,8 @@ func taskType(t *WorkflowTask) string {
 
 // workflow converts one workflow definition.
 func (c *converter) workflow(wf *WorkflowDef, base string) *Flow {
-	w := &wfConv{c: c, wf: wf, base: base, refs: map[string]refInfo{}, used: map[string]bool{}, ptrs: map[string]string{}, problems0: len(c.res.Problems), loops: map[string]bool{}}
+	w := &wfConv{c: c, wf: wf, base: base, refs: map[string]refInfo{}, used: map[string]bool{}, ptrs: map[string]string{}, problems0: len(c.res.Problems), loops: map[string]bool{},
+		container: map[string]string{}, lastIn: map[string]bool{}, inside: map[string]int{}, loopRefs: map[string]bool{}}
 	if wf.Name == "" {
 		w.problem(base+"/name", "the workflow has no name")
 		return nil
@@ -390,7 +421,9 @@ func (c *converter) workflow(wf *WorkflowDef, base string) *Flow {
 	bp["blocks"] = nodes
 	switch {
 	case len(wf.OutputParameters) > 0:
+		w.atOutput = true
 		bp["output"] = w.rewrite(wf.OutputParameters, base+"/outputParameters")
+		w.atOutput = false
 		w.ptrs["/output"] = base + "/outputParameters"
 	case w.output != nil:
 		bp["output"] = w.output
@@ -762,6 +795,8 @@ func (w *wfConv) decision(t *WorkflowTask, p, wp string, rest []*WorkflowTask, g
 		return n
 	}
 	n["expr"] = e
+	w.inside[t.TaskReferenceName]++
+	defer func() { w.inside[t.TaskReferenceName]-- }()
 	cases := map[string]any{}
 	for name, cs := range t.DecisionCases {
 		cp := p + "/decisionCases/" + escape(name)
@@ -894,8 +929,10 @@ func (w *wfConv) loop(t *WorkflowTask, n map[string]any, p, wp string) map[strin
 	}
 	n["type"] = flows.TypeLoop
 	w.loops[t.TaskReferenceName] = true
+	w.inside[t.TaskReferenceName]++
 	n["do"] = w.seq(t.LoopOver, p+"/loopOver", wp+"/do", false)
 	delete(w.loops, t.TaskReferenceName)
+	w.inside[t.TaskReferenceName]--
 	cond, err := w.jsToExpr(t.LoopCondition, jsScope{params: t.InputParameters, own: t.TaskReferenceName, taskRefs: true})
 	if err == nil {
 		err = w.compiles(cond)

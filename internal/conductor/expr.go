@@ -114,6 +114,19 @@ func (w *wfConv) refPath(inner string) (string, error) {
 		return "", fmt.Errorf("${%s}: Weft exposes a task's input and output, not %q", inner, first)
 	}
 	tail := segs[1:]
+	// A task inside a SWITCH case or a DO_WHILE body read from after it:
+	// Weft shows only the SWITCH's or loop's own output there, which is
+	// the last task's output (a loop's last iteration's).
+	for cur := root; ; {
+		cont, ok := w.container[cur]
+		if !ok || w.inside[cont] > 0 || (w.atOutput && w.refs[cont].weft != "" && !w.isLoop(cont)) {
+			break
+		}
+		if first != "output" || !w.lastIn[cur] {
+			return "", fmt.Errorf("${%s}: task %q runs inside %q; after it Weft shows only the output of the last task there, as ${%s.output}: read that, or move this task inside", inner, cur, cont, cont)
+		}
+		info, cur = w.refs[cont], cont
+	}
 	if first == "output" && len(tail) == 1 && tail[0] == ".iteration" && w.loops[root] {
 		// Conductor counts the current iteration from 1; Weft's iteration
 		// is the number done before this one.
@@ -130,6 +143,8 @@ func (w *wfConv) refPath(inner string) (string, error) {
 	}
 	return info.weft + "." + first + strings.Join(tail, ""), nil
 }
+
+func (w *wfConv) isLoop(cref string) bool { return w.loopRefs[cref] }
 
 // rewriteString rewrites every ${...} in s.
 func (w *wfConv) rewriteString(s, ptr string) string {
