@@ -1,0 +1,250 @@
+package conductor_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// weftBinary builds cmd/weft once per test binary.
+func weftBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "weft-conductor-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "weft")
+		cmd := exec.Command("go", "build", "-o", builtBin, "./cmd/weft")
+		cmd.Dir = filepath.Join("..", "..")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/weft: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+// needNodeClient finds node and the installed Conductor client; missing
+// either skips the test, or fails it under CI=true.
+func needNodeClient(t *testing.T) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat(filepath.Join("jsclient", "node_modules", "@io-orkes", "conductor-javascript", "package.json"))
+	}
+	if err != nil {
+		msg := fmt.Sprintf("Node.js and the Conductor client are needed (apt-get install nodejs npm; cd internal/conductor/jsclient && npm install --legacy-peer-deps): %v", err)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip("SKIPPED: " + msg)
+	}
+	return node
+}
+
+type server struct {
+	url, token, db, log string
+}
+
+// serve starts weft serve on a SQLite file with authentication on and an
+// admin token.
+func serve(t *testing.T) *server {
+	t.Helper()
+	bin := weftBinary(t)
+	dir := t.TempDir()
+	s := &server{db: filepath.Join(dir, "weft.db"), log: filepath.Join(dir, "serve.log")}
+	out, err := exec.Command(bin, "token", "create", "--role", "admin", "--name", "conductor-test", "--db", s.db).Output()
+	if err != nil {
+		t.Fatalf("weft token create: %v", err)
+	}
+	s.token = strings.TrimSpace(string(out))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	logf, err := os.Create(s.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", "--db", s.db, "--addr", addr, "--auth", "on")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		<-done
+		if t.Failed() {
+			b, _ := os.ReadFile(s.log)
+			t.Logf("weft serve log:\n%s", b)
+		}
+	})
+	s.url = "http://" + addr
+	for start := time.Now(); ; {
+		select {
+		case <-done:
+			t.Fatalf("weft serve exited")
+		default:
+		}
+		if resp, err := http.Get(s.url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatal("weft serve did not become ready")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return s
+}
+
+// get calls Weft's own API with the token.
+func (s *server) get(t *testing.T, path string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("GET %s: %v in %s", path, err, b)
+	}
+}
+
+// runNode runs jsclient/run.mjs with args and returns its RESULT lines.
+func runNode(t *testing.T, node string, s *server, args ...string) []map[string]any {
+	t.Helper()
+	cmd := exec.Command(node, append([]string{"run.mjs"}, args...)...)
+	cmd.Dir = "jsclient"
+	cmd.Env = append(os.Environ(), "WEFT_URL="+s.url, "WEFT_TOKEN="+s.token, "CONDUCTOR_SERVER_URL="+s.url)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node run.mjs %v: %v\nstdout:\n%s\nstderr:\n%s", args, err, out, stderr.String())
+	}
+	var results []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if r, ok := strings.CutPrefix(sc.Text(), "RESULT "); ok {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(r), &m); err != nil {
+				t.Fatalf("RESULT line %q: %v", r, err)
+			}
+			results = append(results, m)
+		}
+	}
+	return results
+}
+
+// TestJavaScriptClient runs the unmodified Conductor JavaScript client
+// against weft serve: its metadata client registers definitions, its
+// TaskManager's workers poll and complete tasks, its WorkflowExecutor
+// starts workflows and reads their status.
+func TestJavaScriptClient(t *testing.T) {
+	t.Parallel()
+	node := needNodeClient(t)
+	s := serve(t)
+	results := runNode(t, node, s)
+	if len(results) != 2 {
+		t.Fatalf("got %d results, want 2: %v", len(results), results)
+	}
+	main, term := results[0], results[1]
+
+	// SIMPLE, SWITCH, FORK_JOIN/JOIN, SUB_WORKFLOW, DO_WHILE and a retried
+	// FAILED ran to COMPLETED with the right output.
+	if main["status"] != "COMPLETED" {
+		t.Fatalf("js_main: status %v, want COMPLETED: %v", main["status"], main)
+	}
+	want := map[string]any{"sum": 5.0, "tag": "big:5", "square": 25.0, "doubled": 10.0, "ticks": 3.0, "flaky_attempt": 2.0}
+	if !reflect.DeepEqual(main["output"], want) {
+		t.Fatalf("js_main output: got %v, want %v", main["output"], want)
+	}
+	statuses := map[string][]string{}
+	for _, x := range main["tasks"].([]any) {
+		m := x.(map[string]any)
+		statuses[m["ref"].(string)] = append(statuses[m["ref"].(string)], m["type"].(string)+" "+m["status"].(string))
+	}
+	wantStatuses := map[string][]string{
+		"add": {"js_add COMPLETED"}, "route": {"SWITCH COMPLETED"}, "tag_big": {"js_tag COMPLETED"}, "tag_small": {"js_tag SKIPPED"},
+		"fan": {"FORK_JOIN COMPLETED"}, "square": {"js_square COMPLETED"}, "child": {"SUB_WORKFLOW COMPLETED"},
+		"ticks": {"DO_WHILE COMPLETED"}, "tick": {"js_tick COMPLETED", "js_tick COMPLETED", "js_tick COMPLETED"}, "flaky": {"js_flaky COMPLETED"},
+	}
+	if !reflect.DeepEqual(statuses, wantStatuses) {
+		t.Fatalf("js_main tasks: got %v, want %v", statuses, wantStatuses)
+	}
+
+	// FAILED_WITH_TERMINAL_ERROR failed the run without retry, although
+	// the task definition allows three retries.
+	if term["status"] != "FAILED" || term["calls"] != 1.0 || term["reason"] != "the input can never work" {
+		t.Fatalf("js_fail: got %v, want FAILED after one call with the worker's reason", term)
+	}
+
+	// Conductor-started runs are ordinary Weft runs.
+	var run struct {
+		Flow   string
+		Status string
+		Steps  []struct {
+			Ref      string
+			Status   string
+			Attempts []any
+		}
+	}
+	s.get(t, "/api/v1/runs/"+main["id"].(string), &run)
+	if run.Flow != "js_main" || run.Status != "succeeded" {
+		t.Fatalf("Weft run of js_main: flow %q status %q, want js_main succeeded", run.Flow, run.Status)
+	}
+	s.get(t, "/api/v1/runs/"+term["id"].(string), &run)
+	if run.Status != "failed" || len(run.Steps) != 1 || len(run.Steps[0].Attempts) != 1 {
+		t.Fatalf("Weft run of js_fail: %+v, want failed with one step of one attempt", run)
+	}
+	var list struct{ Runs []struct{ ID string } }
+	s.get(t, "/api/v1/runs?flow=js_main", &list)
+	if len(list.Runs) != 1 || list.Runs[0].ID != main["id"] {
+		t.Fatalf("runs of js_main: %+v, want the one run %v", list.Runs, main["id"])
+	}
+	// The worker's log lines are in the step log.
+	var logs struct {
+		Lines []struct{ Step, Message string }
+	}
+	s.get(t, "/api/v1/runs/"+main["id"].(string)+"/logs?step=add", &logs)
+	if len(logs.Lines) != 1 || logs.Lines[0].Message != "adding 2 and 3" {
+		t.Fatalf("log of step add: %+v, want the worker's line", logs.Lines)
+	}
+}
