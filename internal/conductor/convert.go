@@ -200,15 +200,15 @@ func (c *converter) workerBlock(typ string, td *TaskDef, ptr string) string {
 	if td != nil {
 		applyTaskDef(def, td, func(format string, args ...any) { c.noteAt(c.src, ptr, format, args...) })
 	}
-	c.addBlock(name, typ, def)
+	c.addBlock(name, typ, def, ptr, "")
 	c.res.Blocks[len(c.res.Blocks)-1].Default = td == nil
 	return name
 }
 
-func (c *converter) addBlock(name, from string, def map[string]any) {
+func (c *converter) addBlock(name, from string, def map[string]any, ptr, flow string) {
 	b, _ := json.Marshal(def)
 	c.blockIdx[name] = len(c.res.Blocks)
-	c.res.Blocks = append(c.res.Blocks, Block{Name: name, JSON: b, From: from})
+	c.res.Blocks = append(c.res.Blocks, Block{Name: name, JSON: b, From: from, Source: c.src, Pointer: ptr, Flow: flow})
 }
 
 func seconds(n int64) string { return strconv.FormatInt(n, 10) + "s" }
@@ -720,6 +720,12 @@ func (w *wfConv) http(t *WorkflowTask, n map[string]any, p string) map[string]an
 	if method == "" {
 		method = "GET"
 	}
+	switch strings.ToUpper(method) {
+	case "POST", "PUT", "PATCH":
+	default:
+		w.problem(rp+"/method", "a Weft http block sends POST, PUT or PATCH with a JSON body, not %s: make the call from a worker (SIMPLE task), or use an endpoint that takes POST", method)
+		return nil
+	}
 	disp := map[string]any{"kind": "http", "url": uri, "method": strings.ToUpper(method), "body": "input"}
 	if hs, ok := req["headers"].(map[string]any); ok && len(hs) > 0 {
 		h := map[string]any{}
@@ -738,7 +744,7 @@ func (w *wfConv) http(t *WorkflowTask, n map[string]any, p string) map[string]an
 	if td := w.c.taskDefs[t.Name]; td != nil && t.Name != "" {
 		applyTaskDef(def, td, func(format string, args ...any) { w.note(p, format, args...) })
 	}
-	w.c.addBlock(name, "HTTP", def)
+	w.c.addBlock(name, "HTTP", def, p, w.wf.Name)
 	n["block"] = name
 	input := map[string]any{}
 	switch b := req["body"].(type) {

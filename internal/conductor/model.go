@@ -119,6 +119,9 @@ type Block struct {
 	// Default is set when no task definition came with it: a stored
 	// block of that name should then be kept rather than replaced.
 	Default bool
+	// Source and Pointer locate the task or definition it came from; Flow
+	// is the workflow that alone uses it ("" when shared).
+	Source, Pointer, Flow string
 }
 
 // Flow is a converted blueprint.

@@ -31,6 +31,7 @@ func (o overlay) Block(name string, version int) (*blocks.Definition, error) {
 func (r *Result) Validate(cat blocks.Catalog) []*blocks.Definition {
 	mem, _ := blocks.NewMemCatalog()
 	var defs []*blocks.Definition
+	bad := map[string]bool{}
 	for _, b := range r.Blocks {
 		if b.Default && cat != nil {
 			if _, err := cat.Block(b.Name, 0); err == nil {
@@ -40,7 +41,12 @@ func (r *Result) Validate(cat blocks.Catalog) []*blocks.Definition {
 		d, err := blocks.Parse(b.JSON)
 		if err != nil {
 			for _, p := range blocks.Problems(err) {
-				r.Problems = append(r.Problems, Problem{Message: "block " + b.Name + " (from " + b.From + ") " + p.Pointer + ": " + p.Msg})
+				r.Problems = append(r.Problems, Problem{Source: b.Source, Pointer: b.Pointer, Message: "block " + b.Name + " (from " + b.From + ") " + p.Pointer + ": " + p.Msg})
+			}
+			if b.Flow == "" {
+				r.Complete = nil // a shared block: every workflow may use it
+			} else {
+				bad[b.Flow] = true
 			}
 			continue
 		}
@@ -49,7 +55,6 @@ func (r *Result) Validate(cat blocks.Catalog) []*blocks.Definition {
 		_ = mem.Add(&cp)
 	}
 	cat2 := overlay{mem: mem, base: cat}
-	bad := map[string]bool{}
 	for i := range r.Flows {
 		f := &r.Flows[i]
 		if f.broken {
@@ -111,4 +116,15 @@ func (r *Result) Err() error {
 		errs[i] = errors.New(p.String())
 	}
 	return errors.Join(errs...)
+}
+
+func newMem(defs []*blocks.Definition) (*blocks.MemCatalog, error) {
+	mem, _ := blocks.NewMemCatalog()
+	for _, d := range defs {
+		cp := *d
+		if err := mem.Add(&cp); err != nil {
+			return nil, err
+		}
+	}
+	return mem, nil
 }
