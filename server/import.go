@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -39,7 +40,28 @@ func (s *Server) postImportConductor(c echo.Context) error {
 	if err := checkJSON(body); err != nil {
 		return err
 	}
-	ans, err := s.importConductor(c.Request().Context(), []conductor.Source{{Data: body}})
+	srcs := []conductor.Source{{Data: body}}
+	var bundle struct {
+		Files []struct {
+			Name    string          `json:"name"`
+			Content json.RawMessage `json:"content"`
+		} `json:"files"`
+	}
+	var keys map[string]json.RawMessage
+	if json.Unmarshal(body, &keys) == nil && len(keys) == 1 && keys["files"] != nil {
+		// Several documents imported together: {"files": [{"name", "content"}]}.
+		if err := decodeJSON(body, &bundle, false); err != nil {
+			return err
+		}
+		srcs = srcs[:0]
+		for i, f := range bundle.Files {
+			if f.Name == "" || len(f.Content) == 0 {
+				return badRequest("files[%d] needs a name and a content (the Conductor JSON document)", i)
+			}
+			srcs = append(srcs, conductor.Source{Name: f.Name, Data: f.Content})
+		}
+	}
+	ans, err := s.importConductor(c.Request().Context(), srcs)
 	if err != nil {
 		return err
 	}

@@ -248,3 +248,107 @@ func TestJavaScriptClient(t *testing.T) {
 		t.Fatalf("log of step add: %+v, want the worker's line", logs.Lines)
 	}
 }
+
+// TestImportCommand imports Conductor files with weft import conductor:
+// a file with problems stores nothing, not even the good files beside
+// it, and says where each problem is; good files store blocks and flows.
+func TestImportCommand(t *testing.T) {
+	t.Parallel()
+	s := serve(t)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "orders.json")
+	bad := filepath.Join(dir, "broken.json")
+	os.WriteFile(good, []byte(`{"name": "orders", "tasks": [
+  {"name": "charge", "taskReferenceName": "charge", "type": "SIMPLE", "inputParameters": {"amount": "${workflow.input.amount}"}}
+]}`), 0o644)
+	os.WriteFile(bad, []byte(`{"name": "broken", "tasks": [
+  {"name": "x", "taskReferenceName": "x", "type": "JSON_JQ_TRANSFORM"}
+]}`), 0o644)
+	tdefs := filepath.Join(dir, "taskdefs.json")
+	os.WriteFile(tdefs, []byte(`[{"name": "charge", "retryCount": 2, "timeoutSeconds": 30}]`), 0o644)
+	weft := func(args ...string) (string, string, int) {
+		cmd := exec.Command(weftBinary(t), append([]string{"import", "conductor", "--server", s.url, "--token", s.token}, args...)...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), errb.String(), code
+	}
+
+	_, stderr, code := weft(good, bad)
+	if code != 1 || !strings.Contains(stderr, bad+": task type \"JSON_JQ_TRANSFORM\" cannot be converted") || !strings.Contains(stderr, "2:") || !strings.Contains(stderr, "/tasks/0/type") {
+		t.Fatalf("import with a bad file: exit %d, stderr %q; want 1 naming %s line 2 /tasks/0/type", code, stderr, bad)
+	}
+	var fl struct{ Flows []struct{ Name string } }
+	s.get(t, "/api/v1/flows", &fl)
+	if len(fl.Flows) != 0 {
+		t.Fatalf("flows after a failed import: %+v, want none", fl.Flows)
+	}
+
+	stdout, stderr, code := weft(good, tdefs)
+	if code != 0 || stdout != "block charge@1\nflow orders@1\n" {
+		t.Fatalf("import: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	var blk struct {
+		Retry   struct{ MaxAttempts int `json:"max_attempts"` }
+		Timeout string
+	}
+	s.get(t, "/api/v1/blocks/charge", &blk)
+	if blk.Retry.MaxAttempts != 3 || blk.Timeout != "30s" {
+		t.Fatalf("block charge: %+v, want 3 attempts and a 30s timeout from the task definition", blk)
+	}
+}
+
+// TestConductorErrors checks Conductor's error shape for task updates
+// that name no task, and that X-Authorization carries a Weft token.
+func TestConductorErrors(t *testing.T) {
+	t.Parallel()
+	s := serve(t)
+	call := func(method, path, auth, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, s.url+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if auth != "" {
+			req.Header.Set("X-Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		b, _ := io.ReadAll(resp.Body)
+		_ = json.Unmarshal(b, &m)
+		return resp.StatusCode, m
+	}
+	for _, id := range []string{"nonsense", "aaaa-bbbb-6a735f616464"} {
+		code, body := call(http.MethodPost, "/api/tasks", s.token, `{"taskId": "`+id+`", "workflowInstanceId": "w", "status": "COMPLETED", "outputData": {}}`)
+		if code != http.StatusNotFound || body["status"] != 404.0 || !strings.Contains(fmt.Sprint(body["message"]), "No such task found by taskId: "+id) {
+			t.Fatalf("update of task %s: %d %v, want 404 in Conductor's shape", id, code, body)
+		}
+	}
+	if code, body := call(http.MethodGet, "/api/workflow/nope", s.token, ""); code != http.StatusNotFound || body["status"] != 404.0 {
+		t.Fatalf("unknown workflow: %d %v, want 404 in Conductor's shape", code, body)
+	}
+	if code, _ := call(http.MethodGet, "/api/tasks/poll/batch/anything?count=1&timeout=1", "", ""); code != http.StatusUnauthorized {
+		t.Fatalf("poll without a token: %d, want 401", code)
+	}
+	if code, _ := call(http.MethodGet, "/api/tasks/poll/batch/anything?count=1&timeout=1", "wrong", ""); code != http.StatusUnauthorized {
+		t.Fatalf("poll with a wrong X-Authorization: %d, want 401", code)
+	}
+	req, _ := http.NewRequest(http.MethodGet, s.url+"/api/tasks/poll/batch/anything?count=1&timeout=1", nil)
+	req.Header.Set("X-Authorization", s.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(b)) != "[]" {
+		t.Fatalf("poll with the token as X-Authorization: %d %s, want 200 []", resp.StatusCode, b)
+	}
+}
