@@ -295,7 +295,9 @@ func TestImportCommand(t *testing.T) {
 		t.Fatalf("import: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	var blk struct {
-		Retry   struct{ MaxAttempts int `json:"max_attempts"` }
+		Retry struct {
+			MaxAttempts int `json:"max_attempts"`
+		}
 		Timeout string
 	}
 	s.get(t, "/api/v1/blocks/charge", &blk)
