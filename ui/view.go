@@ -299,6 +299,12 @@ type UploadResult struct {
 	Name    string
 	Version int
 	Created bool
+	// Conductor is set when the upload was a Conductor definition,
+	// converted and imported: Stored lists everything stored (name@v),
+	// Notes the differences to know.
+	Conductor bool
+	Stored    []string
+	Notes     []string
 	Prev    int
 	Diff    []DiffLine
 	Added   int

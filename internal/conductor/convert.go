@@ -160,6 +160,32 @@ func (r *Result) locate() {
 var nameBadRE = regexp.MustCompile(`[^a-z0-9_.-]+`)
 var refBadRE = regexp.MustCompile(`[^a-z0-9_]+`)
 
+// Looks reports whether data looks like Conductor definitions rather
+// than a Weft blueprint: a workflow definition (it has "tasks" and no
+// "blocks"), a list of definitions, or {"workflowDefs", "taskDefs"}.
+func Looks(data []byte) bool {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(data, &obj) == nil {
+		_, tasks := obj["tasks"]
+		_, blocks := obj["blocks"]
+		_, wd := obj["workflowDefs"]
+		_, td := obj["taskDefs"]
+		return (tasks && !blocks) || wd || td
+	}
+	var list []map[string]json.RawMessage
+	if json.Unmarshal(data, &list) == nil && len(list) > 0 {
+		for _, x := range list {
+			if _, ok := x["tasks"]; ok {
+				return true
+			}
+			if _, ok := x["retryCount"]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // FlowName is the Weft flow a Conductor workflow named s is imported as.
 func FlowName(s string) string { return weftName(s) }
 
