@@ -305,10 +305,10 @@ type UploadResult struct {
 	Conductor bool
 	Stored    []string
 	Notes     []string
-	Prev    int
-	Diff    []DiffLine
-	Added   int
-	Removed int
+	Prev      int
+	Diff      []DiffLine
+	Added     int
+	Removed   int
 }
 
 // BuildUploadProblems places each validation error on the line its pointer
