@@ -354,3 +354,88 @@ func TestConductorErrors(t *testing.T) {
 		t.Fatalf("poll with the token as X-Authorization: %d %s, want 200 []", resp.StatusCode, b)
 	}
 }
+
+// TestConductorInProgress drives the worker protocol by hand: an
+// IN_PROGRESS update with callbackAfterSeconds gives the task back to be
+// offered again later under a new id, with the same attempt; log lines
+// sent with updates and to /api/tasks/{taskId}/log land in the step log.
+func TestConductorInProgress(t *testing.T) {
+	t.Parallel()
+	s := serve(t)
+	call := func(method, path, body string) (int, []byte) {
+		req, _ := http.NewRequest(method, s.url+path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		req.Header.Set("X-Authorization", s.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	if code, b := call(http.MethodPost, "/api/metadata/workflow", `{"name": "slow", "version": 1, "tasks": [{"name": "slow_task", "taskReferenceName": "work", "type": "SIMPLE"}]}`); code != http.StatusOK {
+		t.Fatalf("register: %d %s", code, b)
+	}
+	code, idb := call(http.MethodPost, "/api/workflow/slow", `{"n": 1}`)
+	if code != http.StatusOK {
+		t.Fatalf("start: %d %s", code, idb)
+	}
+	runID := string(idb)
+	poll := func(timeoutMS int) []map[string]any {
+		t.Helper()
+		code, b := call(http.MethodGet, fmt.Sprintf("/api/tasks/poll/batch/slow_task?workerid=w1&count=5&timeout=%d", timeoutMS), "")
+		var ts []map[string]any
+		if code != http.StatusOK || json.Unmarshal(b, &ts) != nil {
+			t.Fatalf("poll: %d %s", code, b)
+		}
+		return ts
+	}
+	first := poll(10000)
+	if len(first) != 1 || first[0]["workflowInstanceId"] != runID || first[0]["referenceTaskName"] != "work" || first[0]["retryCount"] != 0.0 {
+		t.Fatalf("first poll: %v", first)
+	}
+	id1 := first[0]["taskId"].(string)
+	if code, b := call(http.MethodPost, "/api/tasks/"+id1+"/log", `"warming up"`); code != http.StatusOK {
+		t.Fatalf("task log: %d %s", code, b)
+	}
+	if code, b := call(http.MethodPost, "/api/tasks", `{"taskId": "`+id1+`", "workflowInstanceId": "`+runID+`", "status": "IN_PROGRESS",
+		"callbackAfterSeconds": 2, "logs": [{"log": "half way", "createdTime": 1}]}`); code != http.StatusOK || string(b) != id1 {
+		t.Fatalf("IN_PROGRESS update: %d %s", code, b)
+	}
+	if again := poll(0); len(again) != 0 {
+		t.Fatalf("a task given back for 2s was offered at once: %v", again)
+	}
+	second := poll(20000)
+	if len(second) != 1 || second[0]["retryCount"] != 0.0 || second[0]["taskId"] == id1 {
+		t.Fatalf("poll after the callback: %v, want the same attempt under a new id", second)
+	}
+	id2 := second[0]["taskId"].(string)
+	// The old id no longer reports.
+	if code, _ := call(http.MethodPost, "/api/tasks", `{"taskId": "`+id1+`", "status": "COMPLETED"}`); code != http.StatusNotFound {
+		t.Fatalf("update under the old id: %d, want 404", code)
+	}
+	if code, b := call(http.MethodPost, "/api/tasks/update-v2", `{"taskId": "`+id2+`", "workflowInstanceId": "`+runID+`", "status": "COMPLETED", "outputData": {"done": true}}`); code != http.StatusNoContent {
+		t.Fatalf("update-v2 with nothing next: %d %s, want 204", code, b)
+	}
+	var wf struct {
+		Status string
+		Output map[string]any
+		Tasks  []struct{ Status, ReferenceTaskName string }
+	}
+	_, b := call(http.MethodGet, "/api/workflow/"+runID, "")
+	if err := json.Unmarshal(b, &wf); err != nil || wf.Status != "COMPLETED" || wf.Output["done"] != true || len(wf.Tasks) != 1 || wf.Tasks[0].Status != "COMPLETED" {
+		t.Fatalf("workflow: %s", b)
+	}
+	var logs struct{ Lines []struct{ Message string } }
+	s.get(t, "/api/v1/runs/"+runID+"/logs?step=work", &logs)
+	var got []string
+	for _, l := range logs.Lines {
+		got = append(got, l.Message)
+	}
+	if strings.Join(got, "|") != "warming up|half way" {
+		t.Fatalf("step log: %q, want the two lines the worker sent", got)
+	}
+}
