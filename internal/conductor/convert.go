@@ -959,6 +959,10 @@ func (w *wfConv) loop(t *WorkflowTask, n map[string]any, p, wp string) map[strin
 		w.problem(p+"/loopOver", "a DO_WHILE needs loopOver tasks")
 		return nil
 	}
+	if strings.TrimSpace(t.LoopCondition) == "" {
+		w.problem(p+"/loopCondition", "the DO_WHILE has no loopCondition; write one, such as \"$.%s['iteration'] < 3\"", t.TaskReferenceName)
+		return nil
+	}
 	n["type"] = flows.TypeLoop
 	w.loops[t.TaskReferenceName] = true
 	w.inside[t.TaskReferenceName]++

@@ -143,6 +143,13 @@ func TestConvertMappings(t *testing.T) {
 			output: `"${calc.output}"`,
 		},
 		{
+			name: "INLINE with if/else returning objects, as in Conductor's documentation",
+			doc: wf(`[{"name": "in", "taskReferenceName": "check", "type": "INLINE", "inputParameters": {"evaluatorType": "graaljs", "value": "${workflow.input.value}",
+				"expression": "function e() { if ($.value == 1){return {\"result\": true}} else { return {\"result\": false}}} e();"}}]`),
+			blocks: `[{"ref": "check", "type": "lambda", "expr": "{\"result\": ((flow.input.value) == 1) ? ({\"result\": true}) : ({\"result\": false})}"}]`,
+			output: `"${check.output}"`,
+		},
+		{
 			name:   "TERMINATE FAILED becomes fail",
 			doc:    wf(`[{"name": "a", "taskReferenceName": "a"}, {"name": "t", "taskReferenceName": "stop", "type": "TERMINATE", "inputParameters": {"terminationStatus": "FAILED", "terminationReason": "bad ${workflow.input.x}"}}]`),
 			blocks: `[{"ref": "a", "block": "a", "input": {}}, {"ref": "stop", "type": "fail", "message": "bad ${flow.input.x}"}]`,

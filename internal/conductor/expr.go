@@ -261,6 +261,8 @@ func (w *wfConv) jsToExpr(src string, sc jsScope) (string, error) {
 	}
 	if m := ifBoolRE.FindStringSubmatch(body); m != nil {
 		body = m[1]
+	} else if c, a, b, ok := ifElseReturn(body); ok {
+		body = "(" + c + ") ? (" + a + ") : (" + b + ")"
 	} else if m := ifReturnRE.FindStringSubmatch(body); m != nil {
 		body = "(" + m[1] + ") ? (" + m[2] + ") : (" + m[3] + ")"
 	} else if m := returnRE.FindStringSubmatch(body); m != nil {
@@ -302,6 +304,78 @@ func (w *wfConv) jsToExpr(src string, sc jsScope) (string, error) {
 		return "", fmt.Errorf("the JavaScript %q reads $ in a way Weft cannot translate; name input parameters as $.name", src)
 	}
 	return body, nil
+}
+
+// ifElseReturn reads "if (C) { return A; } else { return B; }" (also
+// with the else's block left out: "if (C) { return A; } return B;"),
+// with braces and parentheses balanced inside C, A and B.
+func ifElseReturn(src string) (cond, a, b string, ok bool) {
+	s := strings.TrimSpace(src)
+	if !strings.HasPrefix(s, "if") {
+		return "", "", "", false
+	}
+	s = strings.TrimSpace(s[2:])
+	cond, s, ok = balanced(s, '(', ')')
+	if !ok {
+		return "", "", "", false
+	}
+	var blk string
+	if blk, s, ok = balanced(strings.TrimSpace(s), '{', '}'); !ok {
+		return "", "", "", false
+	}
+	if a, ok = returned(blk); !ok {
+		return "", "", "", false
+	}
+	s = strings.TrimSpace(s)
+	if rest, found := strings.CutPrefix(s, "else"); found {
+		if blk, s, ok = balanced(strings.TrimSpace(rest), '{', '}'); !ok || strings.Trim(strings.TrimSpace(s), ";") != "" {
+			return "", "", "", false
+		}
+		b, ok = returned(blk)
+		return cond, a, b, ok
+	}
+	b, ok = returned(s)
+	return cond, a, b, ok
+}
+
+// balanced splits s, which must start with open, into what is inside the
+// matching close and what follows it; quotes are skipped.
+func balanced(s string, open, close byte) (inner, rest string, ok bool) {
+	if s == "" || s[0] != open {
+		return "", "", false
+	}
+	depth := 0
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case quote != 0:
+			if ch == '\\' {
+				i++
+			} else if ch == quote {
+				quote = 0
+			}
+		case ch == '\'' || ch == '"':
+			quote = ch
+		case ch == open:
+			depth++
+		case ch == close:
+			depth--
+			if depth == 0 {
+				return s[1:i], s[i+1:], true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// returned reads "return X;" as X.
+func returned(s string) (string, bool) {
+	m := returnRE.FindStringSubmatch(s)
+	if m == nil || strings.Contains(m[1], ";") {
+		return "", false
+	}
+	return m[1], true
 }
 
 // escape escapes one JSON pointer segment.
