@@ -248,7 +248,7 @@ func (s *Server) updateConductorTask(c echo.Context, r conductor.TaskResult, nex
 		return nil, badRequest("status %q: send COMPLETED, FAILED, FAILED_WITH_TERMINAL_ERROR or IN_PROGRESS", r.Status)
 	}
 	typ := queue
-	if next {
+	if next && !blocks.IsHTTPQueue(typ) { // HTTP blocks' queues belong to the dispatcher
 		// The next task is of the same type: the queue the task came from.
 		wid := r.WorkerID
 		if wid == "" {
