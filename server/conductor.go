@@ -381,7 +381,7 @@ func (s *Server) postConductorStart(c echo.Context) error {
 	if req.Name == "" {
 		return badRequest("name the workflow to start")
 	}
-	return s.startConductor(c, req.Name, req.Version, req.Input, req.CorrelationID, req.IdempotencyKey)
+	return s.startConductor(c, req.Name, req.Version, req.Input, req.IdempotencyKey)
 }
 
 // postConductorStartByName is POST /api/workflow/{name}: the body is the
@@ -402,22 +402,19 @@ func (s *Server) postConductorStartByName(c echo.Context) error {
 			return badRequest("version %q must be a whole number", q)
 		}
 	}
-	return s.startConductor(c, c.Param("name"), v, body, c.QueryParam("correlationId"), "")
+	return s.startConductor(c, c.Param("name"), v, body, "")
 }
 
 // startConductor starts the flow a Conductor workflow was imported as.
 // Conductor's version numbers are not Weft's: a version is honoured only
 // when such a Weft version exists, else the latest runs.
-func (s *Server) startConductor(c echo.Context, name string, version int, input json.RawMessage, correlation, key string) error {
+func (s *Server) startConductor(c echo.Context, name string, version int, input json.RawMessage, key string) error {
 	flow := conductor.FlowName(name)
 	ctx := c.Request().Context()
 	if version > 0 {
 		if _, err := s.deps.Catalog.GetFlow(ctx, flow, version); err != nil {
 			version = 0
 		}
-	}
-	if key == "" {
-		key = correlation
 	}
 	run, _, err := s.deps.Engine.StartRun(ctx, engine.StartParams{
 		Flow: flow, Version: version, Input: emptyObject(input), IdempotencyKey: key,
@@ -447,7 +444,7 @@ func (s *Server) getConductorWorkflow(c echo.Context) error {
 		WorkflowID: run.ID, WorkflowName: run.Flow, WorkflowVersion: run.Version, Status: conductor.RunStatus(string(run.Status)),
 		Input: orEmpty(run.Input), Output: orEmpty(run.Output), Tasks: []conductor.Task{},
 		CreateTime: run.CreatedAt.UnixMilli(), StartTime: conductor.Millis(run.StartedAt), EndTime: conductor.Millis(run.FinishedAt),
-		CorrelationID: run.IdempotencyKey, ParentWorkflowID: run.ParentRunID, FailedReferenceTaskNames: []string{}, Variables: map[string]any{},
+		ParentWorkflowID: run.ParentRunID, FailedReferenceTaskNames: []string{}, Variables: map[string]any{},
 	}
 	w.UpdateTime = max(w.CreateTime, w.StartTime, w.EndTime)
 	if run.Error != nil {
