@@ -1053,6 +1053,6 @@ func (w *wfConv) wait(t *WorkflowTask, typ string, n map[string]any, p string) m
 		}
 	}
 	n["signal"] = n["ref"]
-	w.note(p, "the %s task waits for signal %q: POST /api/v1/runs/{id}/signals/%s (or a Conductor task update of it) completes it", typ, n["ref"], n["ref"])
+	w.note(p, "the %s task waits for signal %q: POST /api/v1/runs/{id}/signals/%s completes it", typ, n["ref"], n["ref"])
 	return n
 }
