@@ -444,6 +444,9 @@ func (c *converter) workflow(wf *WorkflowDef, base string) *Flow {
 		bp["input_schema"] = map[string]any{"type": "object", "properties": props}
 	}
 	nodes := w.seq(wf.Tasks, base+"/tasks", "/blocks", true)
+	if len(nodes) == 0 && len(c.res.Problems) == w.problems0 {
+		w.problem(base+"/tasks", "nothing is left to run once converted (a TERMINATE COMPLETED alone ends at once); give the workflow a task that does work")
+	}
 	bp["blocks"] = nodes
 	switch {
 	case len(wf.OutputParameters) > 0:
@@ -508,6 +511,15 @@ func (w *wfConv) seq(tasks []*WorkflowTask, cptr, wptr string, top bool) []any {
 			if top && i == len(tasks)-1 {
 				if wo, ok := t.InputParameters["workflowOutput"]; ok && len(w.wf.OutputParameters) == 0 {
 					w.output = w.rewrite(wo, p+"/inputParameters/workflowOutput")
+				}
+				if len(out) == 0 {
+					// The workflow does nothing: a no-op keeps it a flow.
+					if info, ok := w.refs[t.TaskReferenceName]; ok {
+						w.ptrs[wptr+"/0"] = p
+						out = append(out, map[string]any{"ref": info.weft, "type": flows.TypeLambda, "expr": "{}"})
+						w.note(p, "a workflow of one TERMINATE COMPLETED becomes a flow of one lambda that does nothing")
+					}
+					continue
 				}
 				w.note(p, "a TERMINATE with status COMPLETED at the end of the workflow is dropped: the flow ends there anyway")
 				continue
