@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/weftlabs/weft/internal/pgscratch"
 )
 
 var (
@@ -71,11 +73,18 @@ type server struct {
 
 // serve starts weft serve on a SQLite file with authentication on and an
 // admin token.
-func serve(t *testing.T) *server {
+func serve(t *testing.T) *server { return serveOn(t, "") }
+
+// serveOn starts weft serve on db (a postgres:// URL, or "" for a new
+// SQLite file) with authentication on and an admin token.
+func serveOn(t *testing.T, db string) *server {
 	t.Helper()
 	bin := weftBinary(t)
 	dir := t.TempDir()
-	s := &server{db: filepath.Join(dir, "weft.db"), log: filepath.Join(dir, "serve.log")}
+	if db == "" {
+		db = filepath.Join(dir, "weft.db")
+	}
+	s := &server{db: db, log: filepath.Join(dir, "serve.log")}
 	out, err := exec.Command(bin, "token", "create", "--role", "admin", "--name", "conductor-test", "--db", s.db).Output()
 	if err != nil {
 		t.Fatalf("weft token create: %v", err)
@@ -180,7 +189,17 @@ func runNode(t *testing.T, node string, s *server, args ...string) []map[string]
 func TestJavaScriptClient(t *testing.T) {
 	t.Parallel()
 	node := needNodeClient(t)
-	s := serve(t)
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		javaScriptClient(t, node, serve(t))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		javaScriptClient(t, node, serveOn(t, pgscratch.ForTest(t, "weft_conductor")))
+	})
+}
+
+func javaScriptClient(t *testing.T, node string, s *server) {
 	results := runNode(t, node, s)
 	if len(results) != 2 {
 		t.Fatalf("got %d results, want 2: %v", len(results), results)
