@@ -38,6 +38,7 @@ func (s *Server) conductorRoutes() {
 	add(http.MethodPost, "/tasks", s.postConductorTaskUpdate, s.requireLease)
 	add(http.MethodPost, "/tasks/update-v2", s.postConductorTaskUpdateV2, s.requireLease)
 	add(http.MethodPost, "/tasks/:taskId/log", s.postConductorTaskLog, s.requireLease)
+	add(http.MethodPost, "/tasks/:workflowId/:taskRefName/:status", s.postConductorTaskByRef, operator)
 	add(http.MethodPost, "/metadata/taskdefs", s.postConductorMetadata, admin)
 	add(http.MethodPost, "/metadata/workflow", s.postConductorMetadata, admin)
 	add(http.MethodPut, "/metadata/workflow", s.postConductorMetadata, admin)
@@ -353,6 +354,32 @@ func (s *Server) postConductorTaskLog(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusOK)
+}
+
+// postConductorTaskByRef completes a WAIT or HUMAN task by its workflow
+// and reference name, as Conductor's clients do: COMPLETED delivers the
+// body as the payload of the wait's signal (named after its ref).
+func (s *Server) postConductorTaskByRef(c echo.Context) error {
+	if st := c.Param("status"); st != "COMPLETED" {
+		return badRequest("status %q: a WAIT or HUMAN task in Weft can only be COMPLETED (it waits for a signal)", st)
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	if len(strings.TrimSpace(string(body))) > 0 {
+		if err := checkJSON(body); err != nil {
+			return err
+		}
+	}
+	err = s.deps.Engine.Signal(c.Request().Context(), c.Param("workflowId"), conductor.RefName(c.Param("taskRefName")), rawOrNull(body), principalOf(c).actor())
+	if err != nil {
+		if errors.Is(err, engine.ErrNotFound) {
+			return notFound("No such workflow found by id: %s", c.Param("workflowId"))
+		}
+		return runErr(c, err)
+	}
+	return c.String(http.StatusOK, c.Param("workflowId"))
 }
 
 // postConductorMetadata registers task definitions or workflow

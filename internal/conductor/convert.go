@@ -324,8 +324,10 @@ func (w *wfConv) note(ptr, format string, args ...any) {
 
 var reservedRefs = map[string]bool{"flow": true, "item": true, "index": true, "iteration": true, "secrets": true, "env": true}
 
-// newRef picks the Weft ref for a Conductor taskReferenceName.
-func (w *wfConv) newRef(cref string) string {
+// RefName is the Weft ref of a Conductor taskReferenceName (unless two
+// references of one workflow would meet: the second then gets a suffix,
+// and a note says so).
+func RefName(cref string) string {
 	r := refBadRE.ReplaceAllString(strings.ToLower(cref), "_")
 	r = strings.Trim(r, "_")
 	if r == "" || r[0] < 'a' || r[0] > 'z' {
@@ -337,6 +339,12 @@ func (w *wfConv) newRef(cref string) string {
 	if _, fn := builtin.Index[r]; reservedRefs[r] || exprKeywords[r] || fn {
 		r += "_task"
 	}
+	return r
+}
+
+// newRef picks the Weft ref for a Conductor taskReferenceName.
+func (w *wfConv) newRef(cref string) string {
+	r := RefName(cref)
 	base := r
 	for i := 2; w.used[r]; i++ {
 		r = base + "_" + itoa(i)

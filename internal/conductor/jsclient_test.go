@@ -458,3 +458,46 @@ func TestConductorInProgress(t *testing.T) {
 		t.Fatalf("step log: %q, want the two lines the worker sent", got)
 	}
 }
+
+// TestConductorHumanTask completes a HUMAN task the Conductor way, by
+// workflow id and reference name: the wait's signal carries the body.
+func TestConductorHumanTask(t *testing.T) {
+	t.Parallel()
+	s := serve(t)
+	call := func(method, path, body string) (int, []byte) {
+		req, _ := http.NewRequest(method, s.url+path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		req.Header.Set("X-Authorization", s.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	if code, b := call(http.MethodPost, "/api/metadata/workflow", `{"name": "review", "tasks": [{"name": "approve", "taskReferenceName": "Approve-It", "type": "HUMAN"}]}`); code != http.StatusOK {
+		t.Fatalf("register: %d %s", code, b)
+	}
+	code, idb := call(http.MethodPost, "/api/workflow", `{"name": "review", "input": {}}`)
+	if code != http.StatusOK {
+		t.Fatalf("start: %d %s", code, idb)
+	}
+	id := string(idb)
+	if code, b := call(http.MethodPost, "/api/tasks/"+id+"/Approve-It/FAILED", `{}`); code != http.StatusBadRequest {
+		t.Fatalf("FAILED by reference: %d %s, want 400", code, b)
+	}
+	if code, b := call(http.MethodPost, "/api/tasks/"+id+"/Approve-It/COMPLETED", `{"approved_by": "ann"}`); code != http.StatusOK {
+		t.Fatalf("COMPLETED by reference: %d %s", code, b)
+	}
+	var run struct {
+		Status string
+		Output map[string]any
+	}
+	s.get(t, "/api/v1/runs/"+id+"/wait?timeout=30s", &run)
+	if run.Status != "succeeded" || run.Output["approved_by"] != "ann" {
+		t.Fatalf("run after the human task: %+v, want succeeded with the approval as output", run)
+	}
+}
