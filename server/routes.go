@@ -77,10 +77,13 @@ func (s *Server) routes() {
 
 	api.POST("/hooks/:flow", s.postHook, s.requireHook)
 
+	api.POST("/import/conductor", s.postImportConductor, admin)
+
 	api.POST("/tokens", s.postToken, admin)
 	api.GET("/tokens", s.listTokens, admin)
 	api.DELETE("/tokens/:id", s.deleteToken, admin)
 
+	s.conductorRoutes()
 	s.pageRoutes()
 }
 
@@ -99,7 +102,8 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			level = slog.LevelWarn
 		case res.Status >= 500:
 			level = slog.LevelError
-		case c.Path() == "/healthz" || c.Path() == "/readyz" || c.Path() == "/metrics" || c.Path() == "/api/v1/tasks/poll":
+		case c.Path() == "/healthz" || c.Path() == "/readyz" || c.Path() == "/metrics" || c.Path() == "/api/v1/tasks/poll",
+			c.Path() == "/api/tasks/poll/batch/:tasktype" || c.Path() == "/api/tasks/poll/:tasktype" || c.Path() == "/api/tasks/update-v2":
 			level = slog.LevelDebug
 		}
 		s.log.LogAttrs(c.Request().Context(), level, "http request",

@@ -299,10 +299,16 @@ type UploadResult struct {
 	Name    string
 	Version int
 	Created bool
-	Prev    int
-	Diff    []DiffLine
-	Added   int
-	Removed int
+	// Conductor is set when the upload was a Conductor definition,
+	// converted and imported: Stored lists everything stored (name@v),
+	// Notes the differences to know.
+	Conductor bool
+	Stored    []string
+	Notes     []string
+	Prev      int
+	Diff      []DiffLine
+	Added     int
+	Removed   int
 }
 
 // BuildUploadProblems places each validation error on the line its pointer
