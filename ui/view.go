@@ -372,6 +372,8 @@ func BuildBlockData(def *blocks.Definition, raw []byte, versions []int, usedBy [
 			m = "POST"
 		}
 		d.Dispatch = "http · " + m + " " + def.Dispatch.URL
+	case blocks.DispatchCommand:
+		d.Dispatch = "command · queue " + def.Queue()
 	default:
 		d.Dispatch = "worker · queue " + def.Queue()
 	}
