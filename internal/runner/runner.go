@@ -172,11 +172,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		body := r.pollBody(n, r.cfg.PollWait)
 		if len(body.Queues) == 0 {
-			// No command blocks yet: look again after a wait.
+			// No command blocks yet: look again soon.
 			r.giveSlots(n)
 			select {
 			case <-ctx.Done():
-			case <-time.After(r.cfg.PollWait):
+			case <-time.After(min(r.cfg.PollWait, 2*time.Second)):
 			}
 			continue
 		}
