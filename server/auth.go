@@ -1,8 +1,8 @@
 package server
 
 import (
-	"crypto/subtle"
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"

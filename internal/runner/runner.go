@@ -34,7 +34,7 @@ type Config struct {
 	// Queues (weft serve --run-commands serves the queues of the command
 	// blocks stored, which change as blocks are uploaded).
 	QueuesFunc func(ctx context.Context) ([]string, error)
-	Slots    int // tasks run at once; default: the CPU count
+	Slots      int // tasks run at once; default: the CPU count
 	// Resources is what the worker offers (cpu, memory_gb, gpu, …): a task
 	// holds its block's resources until it ends. Nil offers none, so only
 	// tasks asking for none are taken.
