@@ -490,3 +490,37 @@ func containsFloat(xs []float64, x float64) bool {
 	}
 	return false
 }
+
+// A worker that loses the server keeps its task's process running and
+// reports the task when the server is back, within the lease.
+func TestWorkerOutlivesServerRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv := startServe(t, filepath.Join(dir, "weft.db"), freeAddr(t), filepath.Join(dir, "server.log"))
+	a := newAPI(srv.url())
+	block := strings.Replace(holdBlock, `"heartbeat_timeout": "2s"`, `"heartbeat_timeout": "5m"`, 1)
+	deploy(t, a, []string{block}, []string{oneStep("c.hold")})
+	w := startWorker(t, srv.url(), filepath.Join(dir, "worker.log"), "--queues", "hold", "--slots", "1")
+	id := startRun(t, a, "c.hold", map[string]any{"dir": dir})
+	pid := pidsIn(t, waitFile(t, filepath.Join(dir, "pid.1")))[0]
+	srv.stop()
+	if !alive(pid) {
+		t.Fatalf("the task's process %d ended when the server stopped", pid)
+	}
+	// The task ends while the server is away; its report waits.
+	if err := os.WriteFile(filepath.Join(dir, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, []int{pid})
+	select {
+	case <-w.done:
+		t.Fatalf("the worker exited while the server was away\n%s", tail(w.log))
+	default:
+	}
+	srv.start()
+	r := waitRun(t, a, id)
+	if r.Status != "succeeded" || r.Steps[0].Attempt != 1 {
+		t.Fatalf("got %s at attempt %d (%s), want succeeded at attempt 1, reported once the server was back\n%s",
+			r.Status, r.Steps[0].Attempt, errMsg(r), tail(w.log))
+	}
+}
