@@ -333,12 +333,15 @@ func (r *Runner) finish(ctx context.Context, log interface {
 		case isRefused(err):
 			log.Warn("report refused", "err", err)
 			return nil
-		case time.Now().After(giveUp):
+		case time.Now().After(giveUp) || ctx.Err() != nil:
 			log.Warn("report failed; giving up (the task will be tried again when its lease lapses)", "err", err)
 			return nil
 		}
 		log.Warn("report failed; trying again", "err", err)
-		time.Sleep(backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
 }
