@@ -75,7 +75,10 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Client == nil {
-		c.Client = &http.Client{}
+		// Every slot reports, heartbeats and ships logs: keep a connection
+		// per slot rather than the default two.
+		c.Client = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: c.Slots + 4,
+			IdleConnTimeout: 90 * time.Second}}
 	}
 	if g := c.Resources["gpu"]; g > 0 && len(c.GPUs) == 0 {
 		for i := 0; i < int(g); i++ {
@@ -122,6 +125,7 @@ type Runner struct {
 
 	queuesNow []string // QueuesFunc's last answer
 	queuesAt  time.Time
+	dirs      chan string // free slot folders
 }
 
 // New returns a Runner for cfg.
@@ -155,8 +159,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		defer os.RemoveAll(d)
 		dir = d
 	}
+	dir = filepath.Join(dir, strings.NewReplacer("/", "_", "\\", "_").Replace(r.cfg.WorkerID))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("task folder: %w", err)
+	}
+	if err := r.makeSlotDirs(dir, r.cfg.Slots); err != nil {
+		return err
 	}
 	// Tasks outlive ctx by StopGrace; reports outlive the tasks.
 	work, stopWork := context.WithCancelCause(context.WithoutCancel(ctx))
@@ -199,7 +207,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r.slot(work, dir, t)
+				r.slot(work, t)
 			}()
 		}
 	}
@@ -250,9 +258,9 @@ func (r *Runner) queues() []string {
 }
 
 // slot runs t, then each next task its report leased, in one slot.
-func (r *Runner) slot(ctx context.Context, dir string, t task) {
+func (r *Runner) slot(ctx context.Context, t task) {
 	for {
-		next := r.runTask(ctx, dir, t)
+		next := r.runTask(ctx, t)
 		if next == nil {
 			r.giveSlots(1)
 			return
@@ -374,7 +382,54 @@ func (r *Runner) definition(ctx context.Context, name string, version int) (*blo
 	return &def, nil
 }
 
-// taskDir is the folder of one attempt of a task.
-func taskDir(dir string, t task) string {
-	return filepath.Join(dir, fmt.Sprintf("%s-%d", t.ID, t.Attempt))
+// Folders of a slot, made once and emptied after each task: making and
+// removing folders per task costs more than the rest of the runner's work.
+const (
+	inDir   = "artifacts-in"
+	outDir  = "artifacts-out"
+	workDir = "work"
+)
+
+// makeSlotDirs makes n slot folders under dir and puts them in the pool.
+func (r *Runner) makeSlotDirs(dir string, n int) error {
+	r.dirs = make(chan string, n)
+	for i := 0; i < n; i++ {
+		sd := filepath.Join(dir, fmt.Sprintf("slot-%d", i))
+		for _, sub := range []string{inDir, outDir, workDir} {
+			if err := os.MkdirAll(filepath.Join(sd, sub), 0o755); err != nil {
+				return fmt.Errorf("task folder: %w", err)
+			}
+		}
+		r.dirs <- sd
+	}
+	return nil
+}
+
+// emptyDir removes what is inside d, keeping d.
+func emptyDir(d string) error {
+	ents, err := os.ReadDir(d)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(d, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cleanSlot empties a slot folder for its next task.
+func cleanSlot(sd string) error {
+	for _, sub := range []string{inDir, outDir, workDir} {
+		if err := emptyDir(filepath.Join(sd, sub)); err != nil {
+			return err
+		}
+	}
+	for _, f := range []string{"output.json", "input.json", "script"} {
+		if err := os.Remove(filepath.Join(sd, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }

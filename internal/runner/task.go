@@ -43,7 +43,7 @@ func (e timeoutError) Error() string { return fmt.Sprintf("timed out after %s", 
 
 // runTask runs one task to its report and returns the next task the
 // report leased, if any.
-func (r *Runner) runTask(ctx context.Context, dir string, t task) *task {
+func (r *Runner) runTask(ctx context.Context, t task) *task {
 	log := r.log.With("task_id", t.ID, "run_id", t.RunID, "step", t.Path, "attempt", t.Attempt)
 	def, err := r.definition(ctx, t.Block, t.Version)
 	if err != nil {
@@ -60,22 +60,26 @@ func (r *Runner) runTask(ctx context.Context, dir string, t task) *task {
 	if err != nil {
 		return r.finish(ctx, log, t, nil, retryable("resources", "%v", err))
 	}
-	output, f := r.execute(ctx, log, dir, t, def, h)
+	output, f := r.execute(ctx, log, t, def, h)
 	r.release(h)
 	return r.finish(ctx, log, t, output, f)
 }
 
 // execute prepares the task's folder, runs its process and reads its
 // output; it returns the output or the failure.
-func (r *Runner) execute(ctx context.Context, log interface{ Warn(string, ...any) }, dir string, t task, def *blocks.Definition, h holding) (json.RawMessage, *failure) {
-	td := taskDir(dir, t)
-	defer os.RemoveAll(td)
-	in, out := filepath.Join(td, "artifacts-in"), filepath.Join(td, "artifacts-out")
-	for _, d := range []string{in, out} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, retryable("worker", "task folder: %v", err)
+func (r *Runner) execute(ctx context.Context, log interface{ Warn(string, ...any) }, t task, def *blocks.Definition, h holding) (json.RawMessage, *failure) {
+	td := <-r.dirs
+	defer func() {
+		if err := cleanSlot(td); err != nil {
+			r.log.Warn("empty a task folder; making a new one", "dir", td, "err", err)
+			td = fmt.Sprintf("%s.%s", td, t.ID)
+			for _, sub := range []string{inDir, outDir, workDir} {
+				_ = os.MkdirAll(filepath.Join(td, sub), 0o755)
+			}
 		}
-	}
+		r.dirs <- td
+	}()
+	in, out := filepath.Join(td, inDir), filepath.Join(td, outDir)
 	input := t.Input
 	if len(bytes.TrimSpace(input)) == 0 || string(bytes.TrimSpace(input)) == "null" {
 		input = json.RawMessage("{}")
@@ -109,10 +113,7 @@ func (r *Runner) execute(ctx context.Context, log interface{ Warn(string, ...any
 	}
 	work := ds.Workdir
 	if work == "" {
-		work = filepath.Join(td, "work")
-		if err := os.MkdirAll(work, 0o755); err != nil {
-			return nil, retryable("worker", "task folder: %v", err)
-		}
+		work = filepath.Join(td, workDir)
 	}
 	env := os.Environ()
 	for _, k := range sortedKeys(ds.Env) {
