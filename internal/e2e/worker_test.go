@@ -524,3 +524,51 @@ func TestWorkerOutlivesServerRestart(t *testing.T) {
 			r.Status, r.Steps[0].Attempt, errMsg(r), tail(w.log))
 	}
 }
+
+func createToken(t *testing.T, db, role string) string {
+	t.Helper()
+	out, err := exec.Command(weftBinary(t), "token", "create", "--role", role, "--db", db).Output()
+	if err != nil {
+		t.Fatalf("weft token create --role %s: %v", role, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// With tokens required, weft serve --run-commands runs command blocks with
+// the secret it makes at start, and weft worker with a worker token (which
+// may read the block's definition and the input artifacts).
+func TestCommandsWithAuth(t *testing.T) {
+	t.Parallel()
+	blocks := []string{
+		`{"name": "c.make", "dispatch": {"kind": "command", "queue": "auth", "interpreter": ["sh", "-eu"], "script": "echo made; printf 'data' > \"$WEFT_ARTIFACTS_OUT/d.txt\""}}`,
+		`{"name": "c.use", "dispatch": {"kind": "command", "queue": "auth", "interpreter": ["sh", "-eu"], "script": "printf '{\"got\": \"%s\"}' \"$(cat \"$WEFT_ARTIFACTS_IN/d.txt\")\" > \"$WEFT_OUTPUT\""}}`,
+	}
+	flow := `{"name": "c.auth", "blocks": [{"ref": "m", "block": "c.make"}, {"ref": "u", "block": "c.use", "input": {"d": "${m.artifacts['d.txt']}"}}], "output": "${u.output}"}`
+	for _, mode := range []string{"run-commands", "worker"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			db := filepath.Join(dir, "weft.db")
+			admin := createToken(t, db, "admin")
+			extra := []string{"--auth", "on"}
+			if mode == "run-commands" {
+				extra = append(extra, "--run-commands")
+			}
+			srv := startServe(t, db, freeAddr(t), filepath.Join(dir, "server.log"), extra...)
+			a := newAPI(srv.url())
+			a.token = admin
+			deploy(t, a, blocks, []string{flow})
+			if mode == "worker" {
+				startWorker(t, srv.url(), filepath.Join(dir, "worker.log"), "--queues", "auth", "--token", createToken(t, db, "worker"))
+			}
+			id := startRun(t, a, "c.auth", map[string]any{})
+			r := waitRun(t, a, id)
+			if r.Status != "succeeded" || !strings.Contains(string(r.Output), `"got": "data"`) && !strings.Contains(string(r.Output), `"got":"data"`) {
+				t.Fatalf("got %s %s (%s), want succeeded with the artifact's content\n%s", r.Status, r.Output, errMsg(r), tail(filepath.Join(dir, "server.log")))
+			}
+			if got := runLog(t, a, id); len(got) == 0 || got[0] != "made" {
+				t.Errorf("log: got %q, want the script's line", got)
+			}
+		})
+	}
+}
