@@ -373,7 +373,12 @@ func BuildBlockData(def *blocks.Definition, raw []byte, versions []int, usedBy [
 		}
 		d.Dispatch = "http · " + m + " " + def.Dispatch.URL
 	case blocks.DispatchCommand:
-		d.Dispatch = "command · queue " + def.Queue()
+		d.Dispatch = "command · queue " + def.Queue() + " · "
+		if def.Dispatch.Script != "" {
+			d.Dispatch += "script run by " + strings.Join(def.Dispatch.Interpreter, " ")
+		} else {
+			d.Dispatch += strings.Join(def.Dispatch.Command, " ")
+		}
 	default:
 		d.Dispatch = "worker · queue " + def.Queue()
 	}
