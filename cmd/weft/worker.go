@@ -17,7 +17,12 @@ type resourceFlag struct {
 	set bool
 }
 
-func (r *resourceFlag) String() string { return fmt.Sprint(r.v) }
+func (r *resourceFlag) String() string {
+	if r == nil || !r.set {
+		return ""
+	}
+	return fmt.Sprint(r.v)
+}
 
 // Set parses a non-negative number.
 func (r *resourceFlag) Set(s string) error {
