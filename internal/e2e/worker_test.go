@@ -572,3 +572,46 @@ func TestCommandsWithAuth(t *testing.T) {
 		})
 	}
 }
+
+// A worker away from the server past its task's lease: the task is
+// redelivered as the next attempt, and the first attempt's process is
+// stopped once the worker learns its lease is gone (or its late report is
+// refused); the run ends once, with the second attempt's output.
+func TestWorkerPastLease(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv := startServe(t, filepath.Join(dir, "weft.db"), freeAddr(t), filepath.Join(dir, "server.log"))
+	a := newAPI(srv.url())
+	block := strings.Replace(holdBlock, `[ ! -e \"$dir/release\" ]`, `[ ! -e \"$dir/release.$WEFT_ATTEMPT\" ]`, 1)
+	if block == holdBlock {
+		t.Fatal("the hold block's release file did not change")
+	}
+	deploy(t, a, []string{block}, []string{oneStep("c.hold")})
+	w := startWorker(t, srv.url(), filepath.Join(dir, "worker.log"), "--queues", "hold", "--slots", "1")
+	id := startRun(t, a, "c.hold", map[string]any{"dir": dir})
+	pid1 := pidsIn(t, waitFile(t, filepath.Join(dir, "pid.1")))[0]
+	srv.stop()
+	time.Sleep(3 * time.Second) // away for longer than the 2s lease
+	if !alive(pid1) {
+		t.Fatalf("the task's process %d ended while the server was away", pid1)
+	}
+	srv.start()
+	pid2 := pidsIn(t, waitFile(t, filepath.Join(dir, "pid.2")))[0]
+	waitGone(t, []int{pid1})
+	if err := os.WriteFile(filepath.Join(dir, "release.2"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := waitRun(t, a, id)
+	if r.Status != "succeeded" || r.Steps[0].Attempt != 2 || !strings.Contains(string(r.Output), "2") {
+		t.Fatalf("got %s at attempt %d, output %s (%s), want succeeded by attempt 2", r.Status, r.Steps[0].Attempt, r.Output, errMsg(r))
+	}
+	waitGone(t, []int{pid2})
+	if l := tail(w.log); !strings.Contains(l, "lease lost") && !strings.Contains(l, "report refused") {
+		t.Errorf("worker log does not say the first attempt's lease was gone:\n%s", l)
+	}
+	select {
+	case <-w.done:
+		t.Fatalf("the worker exited\n%s", tail(w.log))
+	default:
+	}
+}
