@@ -139,6 +139,7 @@ func (e *Engine) claimTx(ctx context.Context, tx Store, p PollParams, n *txNotes
 	out := make([]Task, 0, len(recs))
 	for _, t := range recs {
 		out = append(out, t.Task)
+		n.leased(t.ID)
 		if t.LeaseExpiresAt != nil {
 			n.dueAt(*t.LeaseExpiresAt) // lease expiries to watch
 		} else {
@@ -243,7 +244,7 @@ func (e *Engine) reportTx(ctx context.Context, tx Store, taskID, lease string, m
 	if err == nil && (t.Concurrency > 0 || len(t.Resources) > 0) && !n.queues[t.Queue] {
 		// A capped block's slot, or the worker's resources, are free: its
 		// queue may have claimable work.
-		n.queues[t.Queue] = true
+		n.wakeFor(t.Queue)
 		if err := tx.Notify(ctx, t.Queue); err != nil {
 			return err
 		}

@@ -69,7 +69,7 @@ func (e *Engine) release(ctx context.Context, t Task) error {
 			return err
 		}
 		if rec.State == TaskReady && !n.queues[rec.Queue] {
-			n.queues[rec.Queue] = true
+			n.wakeFor(rec.Queue)
 			return tx.Notify(ctx, rec.Queue)
 		}
 		return nil
