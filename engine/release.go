@@ -92,7 +92,7 @@ func (e *Engine) release(ctx context.Context, t Task, after time.Duration, stric
 			return nil
 		}
 		if rec.State == TaskReady && !n.queues[rec.Queue] {
-			n.queues[rec.Queue] = true
+			n.wakeFor(rec.Queue)
 			return tx.Notify(ctx, rec.Queue)
 		}
 		return nil

@@ -42,7 +42,7 @@ func (s *Server) routes() {
 	api.GET("/blocks", s.listBlocks, viewer)
 	api.GET("/blocks/:name", s.getBlock, viewer)
 	api.GET("/blocks/:name/versions", s.listBlockVersions, viewer)
-	api.GET("/blocks/:name/versions/:version", s.getBlockVersion, viewer)
+	api.GET("/blocks/:name/versions/:version", s.getBlockVersion, s.requireReader)
 
 	api.POST("/flows/validate", s.postFlowValidate, viewer)
 	api.POST("/flows", s.postFlow, admin)
@@ -72,8 +72,8 @@ func (s *Server) routes() {
 	api.POST("/tasks/:id/logs", s.postTaskLogs, s.requireLease)
 	api.PUT("/tasks/:id/artifacts/:name", s.putTaskArtifact, s.requireLease)
 	api.GET("/runs/:id/artifacts", s.listRunArtifacts, viewer)
-	api.GET("/artifacts/:id", s.getArtifact, viewer)
-	api.HEAD("/artifacts/:id", s.getArtifact, viewer)
+	api.GET("/artifacts/:id", s.getArtifact, s.requireReader)
+	api.HEAD("/artifacts/:id", s.getArtifact, s.requireReader)
 
 	api.POST("/hooks/:flow", s.postHook, s.requireHook)
 

@@ -378,6 +378,13 @@ func BuildBlockData(def *blocks.Definition, raw []byte, versions []int, usedBy [
 			m = "POST"
 		}
 		d.Dispatch = "http · " + m + " " + def.Dispatch.URL
+	case blocks.DispatchCommand:
+		d.Dispatch = "command · queue " + def.Queue() + " · "
+		if def.Dispatch.Script != "" {
+			d.Dispatch += "script run by " + strings.Join(def.Dispatch.Interpreter, " ")
+		} else {
+			d.Dispatch += strings.Join(def.Dispatch.Command, " ")
+		}
 	default:
 		d.Dispatch = "worker · queue " + def.Queue()
 	}

@@ -42,6 +42,7 @@ func commands() []command {
 		{"runs", "list runs", cmdRuns},
 		{"logs", "print a run's step logs, optionally following them live", cmdLogs},
 		{"artifacts", "list a run's artifacts or download one", cmdArtifacts},
+		{"worker", "run command blocks: poll queues, run each task as a child process", cmdWorker},
 		{"token", "manage API tokens (token create --role R)", cmdToken},
 		{"bench", "benchmark the engine", cmdBench},
 	}
