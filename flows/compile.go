@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/expr-lang/expr/builtin"
 	"github.com/robfig/cron/v3"
 
 	"github.com/weftlabs/weft/blocks"
@@ -132,17 +131,15 @@ func (c *compiler) fail(ptr, format string, args ...any) {
 }
 
 // reservedRef says why name cannot be a ref ("" when it can): the
-// expression environment's own names, the language's keywords and its
-// functions.
+// expression environment's own names and the language's keywords. A ref
+// may have the name of a function of the language (first, sum, count...):
+// it hides that function wherever the ref is in scope.
 func reservedRef(name string) string {
 	switch name {
 	case "flow", "item", "index", "iteration", "secrets", "env":
 		return "it is a name the engine puts in scope"
 	case "true", "false", "nil", "in", "not", "and", "or", "let", "if", "else", "matches", "contains", "startsWith", "endsWith":
 		return "it is a keyword of the expression language"
-	}
-	if _, ok := builtin.Index[name]; ok {
-		return "it is a function of the expression language"
 	}
 	return ""
 }

@@ -16,7 +16,7 @@
 //     types, required keys per block type, ref and name patterns,
 //     durations, enums. Keys that appear twice in one object are errors.
 //  3. Semantics: unique refs; refs that are not names of the expression
-//     environment, keywords or functions of the language; keys that do not
+//     environment or keywords of the language; keys that do not
 //     apply to the block's type; known blocks and versions (a name without
 //     @version resolves to the latest and is recorded in Blueprint.Pins;
 //     name@N is exact); every expression compiles with only the names in
@@ -27,6 +27,19 @@
 //     a subflow does not start its own flow; cron triggers parse (five
 //     fields or a descriptor such as @daily) and their constant input fits
 //     the flow's input_schema; user schemas use only local $ref.
+//
+// # Names
+//
+// A ref may take the name of a function of the expression language
+// (first, sum, count, max, filter, split, len...): a natural step name is
+// never refused for that. Where the ref is in scope its name means the
+// ref, so sum.output reads the step's output, and the function of that
+// name cannot be reached there: a call such as sum([1, 2]) is an upload
+// error at that expression that says to rename the ref. Where the ref is
+// not in scope (blocks before it in a sequence, blocks that do not depend
+// on it in a DAG, flows without it) the function works as usual. Names
+// the engine puts in scope (flow, item, index, iteration, secrets, env)
+// and keywords (true, in, matches...) cannot be refs.
 //
 // # Scope
 //
