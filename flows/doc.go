@@ -24,7 +24,10 @@
 //     fields are checked at dispatch, and a required key is satisfied by a
 //     template); a wait has exactly one of duration, until or signal
 //     (timeout only with signal or until); a constant until is RFC 3339;
-//     a subflow does not start its own flow; cron triggers parse (five
+//     a subflow does not start its own flow, here or through the stored
+//     flows (CheckSubflowCycles, run at upload by the server, names the
+//     cycle: subflow cycle a → b → a), and at run time subflows nest at
+//     most MaxSubflowDepth (16) deep; cron triggers parse (five
 //     fields or a descriptor such as @daily) and their constant input fits
 //     the flow's input_schema; user schemas use only local $ref.
 //
