@@ -31,6 +31,8 @@ func (d *decider) resetForRetry() {
 		switch {
 		case st.Type == typeCompensate || n == nil || strings.HasPrefix(n.Pointer, "/on_failure"):
 			drop = true
+		case dagSkip(st):
+			drop = true // its dependencies may end otherwise this time
 		case st.Status == StepSucceeded || st.Status == StepSkipped:
 		case n.Optional || (st.Control != nil && st.Control.Handled):
 		case blockTable[st.Type] != nil && blockTable[st.Type].control():
