@@ -194,7 +194,7 @@ func TestDAGBlock(t *testing.T) {
 		acts:  []act{completed("gate", `1`)},
 		steps: map[string]StepStatus{"gate": StepSucceeded, "never": StepSkipped, "next": StepSkipped, "done": StepSucceeded, "first": StepSkipped},
 		run:   RunSucceeded, output: `{"done": 2, "first": null}`,
-		errs:  map[string]string{"never": "all_failed cannot hold (gate succeeded)", "next": "never was skipped"},
+		errs: map[string]string{"never": "all_failed cannot hold (gate succeeded)", "next": "never was skipped"},
 	}, {
 		name: "a DAG in a fork branch: the branch's output is its sinks'", flow: inFork,
 		acts:  []act{completed("w", `0`), completed("x", `2`)},
