@@ -210,7 +210,7 @@ func TestDAGBlock(t *testing.T) {
 
 // Deciding a DAG costs time linear in its size: the pure decision on a
 // wide fan-in touches each block and edge a bounded number of times.
-func TestDAGWideFanIn(t *testing.T) {
+func TestDAGWideFanInPure(t *testing.T) {
 	t.Parallel()
 	const n = 300
 	src := `{"name": "w", "blocks": [`
