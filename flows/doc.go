@@ -31,6 +31,21 @@
 //     fields or a descriptor such as @daily) and their constant input fits
 //     the flow's input_schema; user schemas use only local $ref.
 //
+// # DAG form
+//
+// A list of blocks is a sequence unless a block of it has depends_on
+// (even empty): then it is a DAG (*DAG on each of its nodes: the
+// topological order, the sinks). Any list may be a DAG: the flow's
+// blocks, a fork branch, a decision case or default, map and loop
+// bodies, catch, on_failure. Each block starts once the blocks it names
+// in depends_on allow it under its trigger_rule (all_success, all_done,
+// all_failed, one_success, one_failed, none_failed, always; Airflow's
+// meanings); blocks without dependencies start at once. Validation names
+// a cycle at the list's pointer ("/blocks: cycle ingest → validate →
+// ingest"), an unknown ref in depends_on (with a suggestion), a ref that
+// is in another list, a block depending on itself, trigger_rule outside
+// a DAG, and refs used but not depended on: all at once.
+//
 // # Names
 //
 // A ref may take the name of a function of the expression language
@@ -50,6 +65,11 @@
 //
 //   - flow everywhere: {input, run_id, name, version, error}; error is set
 //     while on_failure runs.
+//   - in a DAG list (one where any block has depends_on), the refs it
+//     depends on, directly or through others, and nothing else of its
+//     list; after the list, every ref of it is visible as after a
+//     sequence. A ref of the list it does not depend on is an upload
+//     error that says to add it to depends_on;
 //   - in a sequence, the refs of the blocks before it, and of the blocks
 //     enclosing it (the enclosing control block's own ref is not, since it
 //     has not finished);
