@@ -107,16 +107,33 @@ func (c *compiler) dag(list []*Node, scope []string) []string {
 	for i, n := range g.Nodes {
 		idx[n] = i
 	}
+	forkOwner := map[string]*Node{} // refs directly inside the list's forks
+	for _, n := range g.Nodes {
+		for _, r := range forkRefs(n) {
+			forkOwner[r] = n
+		}
+	}
 	words := (len(g.Nodes) + 63) / 64
 	anc := make(map[*Node][]uint64, len(g.Order))
-	visible := func(bits []uint64) []string {
+	// visible lists the refs of the list that node n depends on and that
+	// its expressions may name (a word of its text): building every
+	// block's whole scope would cost time quadratic in the list.
+	visible := func(n *Node, bits []uint64) []string {
 		var names []string
-		for i, n := range g.Nodes {
-			if bits[i/64]&(1<<(i%64)) != 0 {
-				names = append(names, n.Ref)
-				names = append(names, forkRefs(n)...)
+		seen := map[string]bool{}
+		nodeWords(n, func(w string) {
+			u := byRef[w]
+			if u == nil {
+				u = forkOwner[w]
 			}
-		}
+			if u == nil || seen[w] {
+				return
+			}
+			if i := idx[u]; bits[i/64]&(1<<(i%64)) != 0 {
+				seen[w] = true
+				names = append(names, w)
+			}
+		})
 		return names
 	}
 	for _, n := range g.Order {
@@ -130,7 +147,9 @@ func (c *compiler) dag(list []*Node, scope []string) []string {
 		anc[n] = bits
 		own := scope
 		if len(n.Upstream) > 0 {
-			own = extend(scope, visible(bits))
+			// Refs are unique in the flow: the list's refs are not in
+			// scope already, so appending keeps the names distinct.
+			own = append(scope[:len(scope):len(scope)], visible(n, bits)...)
 		}
 		c.inDAG = append(c.inDAG, n)
 		c.node(n, own)
@@ -283,4 +302,57 @@ func (c *compiler) notDependedOn(name string) string {
 		}
 	}
 	return ""
+}
+
+// nodeWords calls fn with every word (a name an expression could use) of
+// n's expressions and templates, its nested blocks' included.
+func nodeWords(n *Node, fn func(string)) {
+	if n == nil {
+		return
+	}
+	text := func(s string) {
+		start := -1
+		for i := 0; i <= len(s); i++ {
+			word := i < len(s) && (s[i] == '_' || s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z' || start >= 0 && s[i] >= '0' && s[i] <= '9')
+			switch {
+			case word && start < 0:
+				start = i
+			case !word && start >= 0:
+				fn(s[start:i])
+				start = -1
+			}
+		}
+	}
+	var value func(v any)
+	value = func(v any) {
+		switch t := v.(type) {
+		case string:
+			text(t)
+		case []any:
+			for _, x := range t {
+				value(x)
+			}
+		case map[string]any:
+			for _, x := range t {
+				value(x)
+			}
+		}
+	}
+	value(map[string]any(n.Input))
+	for _, s := range []string{n.Expr, n.Items, n.While, n.Until, n.Message} {
+		text(s)
+	}
+	if n.Compensate != nil {
+		value(map[string]any(n.Compensate.Input))
+	}
+	lists := [][]*Node{n.Catch, n.Default, n.Do}
+	lists = append(lists, n.Branches...)
+	for _, c := range n.Cases {
+		lists = append(lists, c)
+	}
+	for _, l := range lists {
+		for _, x := range l {
+			nodeWords(x, fn)
+		}
+	}
 }
