@@ -117,6 +117,7 @@ func (d *decider) dag(g *flows.DAG, sc *scope) (result, json.RawMessage, *ErrorI
 	errs := make(map[*flows.Node]*ErrorInfo)
 	pending := false
 	for _, n := range g.Order {
+		d.dagWork += 1 + len(n.Upstream)
 		path := sc.prefix + n.Ref
 		if d.steps[path] == nil && len(n.Upstream) > 0 {
 			var c depCounts
@@ -214,7 +215,14 @@ func (d *decider) skipByRule(n *flows.Node, sc *scope, path string, v verdict, o
 	}
 	d.finishStep(st, StepSkipped, &ErrorInfo{Type: typ,
 		Message: fmt.Sprintf("not run: trigger rule %s cannot hold (%s)", n.Rule(), strings.Join(why, ", "))})
+	from := len(d.order)
 	d.skipInside(n, sc)
+	// What it holds is skipped for the same reason (Retry decides it again).
+	for _, in := range d.order[from:] {
+		if in.Status == StepSkipped && in.Error == nil {
+			in.Error = &ErrorInfo{Type: typ, Message: "not run: " + n.Ref + " was skipped"}
+		}
+	}
 	return st
 }
 

@@ -134,7 +134,21 @@ func TestDAGBlock(t *testing.T) {
 		{"ref": "each", "type": "map", "items": "[1, 2]", "do": [
 			{"ref": "sq", "type": "lambda", "expr": "item * item", "depends_on": []},
 			{"ref": "fit", "block": "once", "depends_on": ["sq"], "input": {"n": "${sq.output}"}}]}]}`
+	const skippedFork = `{"name": "sf", "blocks": [
+		{"ref": "train", "block": "once"},
+		{"ref": "both", "type": "fork", "depends_on": ["train"], "branches": [[{"ref": "p", "block": "once"}], [{"ref": "q", "type": "lambda", "expr": "1"}]]}]}`
+	retried := func(*pure) change { return change{Kind: chRetry, Actor: "op"} }
 	runBlockRows(t, []blockRow{{
+		name: "a skipped control block skips what it holds, for the same reason", flow: skippedFork,
+		acts:  []act{failed("train", "boom", false)},
+		steps: map[string]StepStatus{"train": StepFailed, "both": StepSkipped, "p": StepSkipped, "q": StepSkipped},
+		run:   RunFailed, errs: map[string]string{"p": "both was skipped", "both": "train failed"},
+	}, {
+		name: "retry decides a skipped control block and what it holds again", flow: skippedFork,
+		acts:  []act{failed("train", "boom", false), retried, completed("train", `1`)},
+		steps: map[string]StepStatus{"train": StepSucceeded, "both": StepRunning, "p": StepScheduled, "q": StepSucceeded},
+		run:   RunRunning, seen: []string{"task p #1"},
+	}, {
 		name: "diamond: only the source starts", flow: diamond,
 		steps: map[string]StepStatus{"src": StepScheduled},
 		run:   RunRunning, seen: []string{"task src #1"},
