@@ -138,7 +138,30 @@ func TestDAGBlock(t *testing.T) {
 		{"ref": "train", "block": "once"},
 		{"ref": "both", "type": "fork", "depends_on": ["train"], "branches": [[{"ref": "p", "block": "once"}], [{"ref": "q", "type": "lambda", "expr": "1"}]]}]}`
 	retried := func(*pure) change { return change{Kind: chRetry, Actor: "op"} }
+	const handlerLists = `{"name": "hl", "blocks": [
+		{"ref": "work", "block": "once", "catch": [
+			{"ref": "c2", "type": "lambda", "expr": "c1.output + 1", "depends_on": ["c1"]},
+			{"ref": "c1", "type": "lambda", "expr": "1", "depends_on": []}]},
+		{"ref": "boom", "type": "fail", "message": "stop"}],
+		"on_failure": [
+			{"ref": "o2", "block": "once", "depends_on": ["o1"]},
+			{"ref": "o1", "type": "lambda", "expr": "flow.error", "depends_on": []}]}`
+	const loopBody = `{"name": "lb", "blocks": [
+		{"ref": "again", "type": "loop", "max_iterations": 3, "while": "b.output < 2", "do": [
+			{"ref": "b", "type": "lambda", "expr": "a.output", "depends_on": ["a"]},
+			{"ref": "a", "type": "lambda", "expr": "iteration", "depends_on": []}]}]}`
 	runBlockRows(t, []blockRow{{
+		name: "catch and on_failure lists in DAG form", flow: handlerLists,
+		acts: []act{failed("work", "broke", false)},
+		steps: map[string]StepStatus{"work": StepFailed, "c1": StepSucceeded, "c2": StepSucceeded, "boom": StepFailed,
+			"o1": StepSucceeded, "o2": StepScheduled},
+		run: RunRunning, outs: map[string]string{"c2": `2`, "o1": `"stop"`}, seen: []string{"task o2 #1"},
+	}, {
+		name: "a loop body in DAG form", flow: loopBody,
+		steps: map[string]StepStatus{"again": StepSucceeded, "again[0].a": StepSucceeded, "again[0].b": StepSucceeded,
+			"again[1].a": StepSucceeded, "again[1].b": StepSucceeded, "again[2].a": StepSucceeded, "again[2].b": StepSucceeded},
+		run: RunSucceeded, output: `{"b": 2}`,
+	}, {
 		name: "a skipped control block skips what it holds, for the same reason", flow: skippedFork,
 		acts:  []act{failed("train", "boom", false)},
 		steps: map[string]StepStatus{"train": StepFailed, "both": StepSkipped, "p": StepSkipped, "q": StepSkipped},
