@@ -68,8 +68,12 @@ func (c *compiler) dag(list []*Node, scope []string) []string {
 				c.fail(p, "depends_on names %q (%s), which is not in this list; a block depends only on blocks of its own list (those of %s: %s)",
 					dep, c.bp.Nodes[dep].Pointer, g.Pointer, strings.Join(refs, ", "))
 			default:
+				hint := jsoncheck.Suggest(dep, refs)
+				if !strings.HasPrefix(hint, " (did you mean") {
+					hint = ""
+				}
 				c.fail(p, "unknown ref %q in depends_on%s; the blocks of this list (%s) are: %s",
-					dep, jsoncheck.Suggest(dep, refs), g.Pointer, strings.Join(refs, ", "))
+					dep, hint, g.Pointer, strings.Join(refs, ", "))
 			}
 		}
 	}
