@@ -27,7 +27,7 @@ func (l *layouter) items(nodes []*flows.Node) []box {
 // dag lays out a DAG list in layers: a block sits one layer below the
 // deepest block it depends on, blocks of a layer side by side (ordered
 // by where their dependencies are), and every depends_on is one edge,
-// labelled with the trigger rule when it is not all_success. Edges enter
+// the rule written where a block's edges meet when it is not all_success. Edges enter
 // its sources and leave its sinks; there are no fork or join nodes.
 func (l *layouter) dag(list []*flows.Node) box {
 	var nodes []*flows.Node
@@ -147,6 +147,7 @@ func (l *layouter) dag(list []*flows.Node) box {
 			b.edges = append(b.edges, edgeSpec{from: ub.exit, to: bx.entry, label: label,
 				x1: up[0] + ub.axis, y1: up[1] + ub.exitY, x2: p[0] + bx.axis, y2: p[1] + bx.entryY,
 				via: up[1] + rowH[layer[u]]})
+			label = "" // the rule is written once, where the edges meet
 		}
 	}
 	if len(b.ins) > 0 {

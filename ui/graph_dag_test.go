@@ -38,7 +38,7 @@ func TestGraphDAGShape(t *testing.T) {
 	}}
 	g := BuildGraph(bp, nil)
 	checkLayout(t, "diamond", g)
-	want := "alert->end join->end left->alert[one_failed] left->join other->end right->alert[one_failed] right->join src->left src->right start->other start->src"
+	want := "alert->end join->end left->alert[one_failed] left->join other->end right->alert right->join src->left src->right start->other start->src"
 	if got := edgeList(g); got != want {
 		t.Fatalf("edges:\n got %s\nwant %s", got, want)
 	}
