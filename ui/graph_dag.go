@@ -26,9 +26,10 @@ func (l *layouter) items(nodes []*flows.Node) []box {
 
 // dag lays out a DAG list in layers: a block sits one layer below the
 // deepest block it depends on, blocks of a layer side by side (ordered
-// by where their dependencies are), and every depends_on is one edge,
-// the rule written where a block's edges meet when it is not all_success. Edges enter
-// its sources and leave its sinks; there are no fork or join nodes.
+// by where their dependencies are), and every depends_on is one edge; a
+// trigger rule other than all_success is written where a block's edges
+// meet. Edges enter its sources and leave its sinks; there are no fork
+// or join nodes.
 func (l *layouter) dag(list []*flows.Node) box {
 	var nodes []*flows.Node
 	byRef := map[string]*flows.Node{}
