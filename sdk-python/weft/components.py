@@ -346,7 +346,6 @@ class _Trace:
         self.where: Dict[str, _Scope] = {}  # ref -> the scope holding it
         self.used: Dict[str, int] = {}
         self.components: Dict[str, Component] = {}
-        self.loop_names: List[str] = []
 
     @classmethod
     def current(cls) -> Optional["_Trace"]:
