@@ -25,7 +25,7 @@ func (l *layouter) items(nodes []*flows.Node) []box {
 }
 
 // dag lays out a DAG list in layers: a block sits one layer below the
-// deepest block it depends on, blocks of a layer side by side (ordered
+// deepest block it depends on (a sink in the last layer), blocks of a layer side by side (ordered
 // by where their dependencies are), and every depends_on is one edge; a
 // trigger rule other than all_success is written where a block's edges
 // meet. Edges enter its sources and leave its sinks; there are no fork
@@ -69,6 +69,13 @@ func (l *layouter) dag(list []*flows.Node) box {
 	depth := 0
 	for _, n := range nodes {
 		depth = max(depth, layer[n]+1)
+	}
+	// Sinks sit in the last layer, so the edges leaving the list do not
+	// run down through the layers below them (a block alone stays on top).
+	for _, n := range nodes {
+		if !hasDown[n] && len(ups[n]) > 0 {
+			layer[n] = depth - 1
+		}
 	}
 	boxes := map[*flows.Node]box{}
 	for _, n := range nodes {
