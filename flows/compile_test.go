@@ -317,7 +317,7 @@ func TestBlueprintValidateInput(t *testing.T) {
 	}
 }
 
-// The example of DESIGN.md §4 validates as written.
+// The example of docs/blueprints.md validates as written.
 func TestDesignExample(t *testing.T) {
 	t.Parallel()
 	cat, _ := blocks.NewMemCatalog()

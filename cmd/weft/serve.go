@@ -225,7 +225,7 @@ func defaultArtifactDir(db string) string {
 	return filepath.Join(filepath.Dir(path), "artifacts")
 }
 
-// authMode decides whether tokens are required (DESIGN.md §11).
+// authMode decides whether tokens are required (docs/operations.md).
 func authMode(mode string, addr net.Addr, tokens int) (required bool, reason string, err error) {
 	loopback := isLoopback(addr)
 	switch mode {
