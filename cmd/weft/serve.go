@@ -311,6 +311,11 @@ func loadDefinitions(ctx context.Context, st *store.Store, dirs []string, opt fl
 		if err != nil {
 			return err
 		}
+		if err := flows.CheckSubflowCycles(bp, func(name string, version int) (*flows.Blueprint, error) {
+			return st.GetFlow(ctx, name, version)
+		}); err != nil {
+			return err
+		}
 		v, _, err := st.PutFlow(ctx, bp)
 		if err == nil {
 			log.Info("flow loaded", "flow", bp.Name, "version", v, "file", d.path)

@@ -10,6 +10,14 @@
         for *.json); a document with a "dispatch" key is a block
         definition, any other a blueprint, as `weft validate` decides.
         Exit status 2 when something is invalid.
+    python -m weft compile module:pipeline -o DIR
+        write a @pipeline's blueprint (DIR/NAME.json) and its components'
+        block definitions (DIR/blocks/NAME.json).
+    python -m weft serve-components module [--url URL] [--deploy [--start]]
+        run the handlers of a module's @component functions as a worker;
+        with --deploy, first store their block definitions and the
+        module's pipelines on the server; with --start, then start one run
+        of each pipeline with its defaults.
 """
 
 import argparse
@@ -43,6 +51,57 @@ def _load(target: str) -> Flow:
 def _print_problems(where: str, problems: List[Problem]) -> None:
     for p in problems:
         sys.stderr.write("%s: %s: %s\n" % (where, p.path or "/", p.message))
+
+
+def _import(name: str) -> Any:
+    sys.path.insert(0, os.getcwd())
+    return importlib.import_module(name)
+
+
+def _compile(target: str, directory: str) -> int:
+    from .components import Pipeline
+    if ":" not in target:
+        raise SystemExit("weft compile: write module:attr, such as examples.components.text_stats:text_stats")
+    mod_name, attr = target.split(":", 1)
+    obj: Any = _import(mod_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not isinstance(obj, Pipeline):
+        raise SystemExit("weft compile: %s is %s, not a @pipeline" % (target, type(obj).__name__))
+    try:
+        paths = obj.compile(directory)
+    except (TypeError, ValueError) as e:
+        sys.stderr.write("weft compile: %s\n" % e)
+        return 2
+    for p in paths:
+        sys.stdout.write(p + "\n")
+    return 0
+
+
+def _serve_components(module: str, url: Optional[str], deploy: bool, concurrency: int, start: bool = False) -> int:
+    from .client import Client
+    from .components import components_of
+    from .worker import Worker, configure_logging
+    comps, pipes = components_of(_import(module))
+    if not comps:
+        raise SystemExit("weft serve-components: module %s defines no @component" % module)
+    url = url or os.environ.get("WEFT_URL") or "http://127.0.0.1:8080"
+    configure_logging()
+    if deploy:
+        client = Client(url)
+        for c in comps:
+            client.deploy_block(c.definition)
+        for p in pipes:
+            client.deploy_flow(p.flow())
+    w = Worker(url, concurrency=concurrency)
+    for c in comps:
+        w.register(c.name, c.handler, queue=c.queue)
+    if deploy and start:
+        for p in pipes:
+            run = client.start(p.name, {})
+            sys.stderr.write("serve-components: started run %s of %s\n" % (run.id, p.name))
+    w.run()
+    return 0
 
 
 def _json_files(paths: List[str]) -> List[str]:
@@ -163,7 +222,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     b.add_argument("--no-check", action="store_true", help="skip local validation")
     v = sub.add_parser("validate", help="validate blueprint JSON files against the shipped schema")
     v.add_argument("files", nargs="+")
+    c = sub.add_parser("compile", help="write a @pipeline's blueprint and block definitions")
+    c.add_argument("target", help="module:attr (a @pipeline)")
+    c.add_argument("-o", "--output", required=True, help="directory to write into")
+    sc = sub.add_parser("serve-components", help="run a module's @component handlers as a worker")
+    sc.add_argument("module", help="the module that defines the components (and pipelines)")
+    sc.add_argument("--url", help="the server (default WEFT_URL or http://127.0.0.1:8080)")
+    sc.add_argument("--deploy", action="store_true", help="store the block definitions and pipelines first")
+    sc.add_argument("--start", action="store_true", help="with --deploy: start one run of each pipeline (defaults)")
+    sc.add_argument("--concurrency", type=int, default=4)
     args = ap.parse_args(argv)
+    if args.cmd == "compile":
+        return _compile(args.target, args.output)
+    if args.cmd == "serve-components":
+        return _serve_components(args.module, args.url, args.deploy, args.concurrency, args.start)
     if args.cmd == "build":
         flow = _load(args.target)
         if not args.no_check:
