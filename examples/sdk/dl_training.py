@@ -41,7 +41,7 @@ def build() -> Flow:
         "source": inp["embeddings_url"].or_default("examples/data/category_embeddings.json")}).after()
 
     build_ = f.block("build", "dataset.build", {
-        "samples": samples.output["samples"], "embeddings": vectors.output["embeddings"],
+        "samples": samples.artifacts["samples"], "embeddings": vectors.output["embeddings"],
         "test_fraction": 0.25, "seed": seed}).after(samples, vectors)
 
     quality = f.decision("quality", if_(build_.output["quality"] >= min_quality, "ok", "bad")).after(build_)
@@ -55,22 +55,22 @@ def build() -> Flow:
                          "fix the samples and start again")
 
     train = f.block("train", "dl.train", {
-        "train": build_.output["train"], "hidden": inp["hidden"].or_default(6),
+        "train": build_.artifacts["train"], "hidden": inp["hidden"].or_default(6),
         "epochs": inp["epochs"].or_default(120), "learning_rate": inp["learning_rate"].or_default(0.5),
         "seed": seed}, timeout="30m").after(build_, quality)
-    evaluate = f.block("evaluate", "model.evaluate", {"model_uri": train.output["model_uri"],
-                                                      "test": build_.output["test"]}).after(train, build_)
+    evaluate = f.block("evaluate", "model.evaluate", {"model": train.artifacts["model"],
+                                                      "test": build_.artifacts["test"]}).after(train, build_)
 
     gate = f.decision("release_gate", if_(evaluate.output["accuracy"] >= min_accuracy, "release", "hold")).after(evaluate, train)
     gate.case("release").block("release", "model.release", {
-        "model_uri": train.output["model_uri"], "accuracy": evaluate.output["accuracy"],
+        "model": train.artifacts["model"], "accuracy": evaluate.output["accuracy"],
         "channel": inp["channel"].or_default("staging")})
     gate.case("hold").block("hold", "notify.team", {
         "channel": "ml-team",
         "text": f"dl-training run {f.run_id}: accuracy {evaluate.output['accuracy']} is below {min_accuracy}; "
                 "model held back"})
 
-    f.output({"model_uri": train.output["model_uri"], "loss": train.output["loss"],
+    f.output({"model": train.artifacts["model"], "loss": train.output["loss"],
               "accuracy": evaluate.output["accuracy"], "released": gate.output.get("uri")})
     f.on_failure().block("alert", "notify.team", {
         "channel": "ml-team", "text": f"dl-training run {f.run_id} failed: {f.error}"})

@@ -1,8 +1,16 @@
 """Worker for the dl-training flow: data.pull, embeddings.pull,
-dataset.build, dl.train (queue "gpu"), model.evaluate, model.release."""
+dataset.build, dl.train (queue "gpu"), model.evaluate, model.release.
 
+Data travels as artifacts, not JSON: data.pull stores the samples CSV
+(artifact "samples"), dataset.build the standardised split ("train",
+"test"), dl.train the network ("model"), which model.release copies into
+the registry. Each step gets its input artifacts as local paths."""
+
+import csv
 import json
 import os
+import shutil
+import tempfile
 from typing import Any, Dict, List
 
 from common import main, registry_dir
@@ -18,8 +26,27 @@ def pull(input: Dict[str, Any], ctx: Any) -> Dict[str, Any]:
         columns, rows = mlkit.read_csv(input["source"])
     except FileNotFoundError:
         raise BlockError("samples %r not found" % input["source"])
-    rows = rows[: int(input.get("limit") or len(rows))]
-    return {"samples": rows, "count": len(rows), "columns": columns}
+    limit = int(input.get("limit") or len(rows))
+    rows = rows[:limit]
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns)
+        w.writeheader()
+        w.writerows(rows)
+    try:
+        ctx.save_artifact("samples", f.name)
+    finally:
+        os.remove(f.name)
+    return {"count": len(rows), "columns": columns}
+
+
+def _save_json(ctx: Any, name: str, doc: Any) -> Any:
+    """Store doc as the JSON artifact name (written to a temporary file, then streamed)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
+        json.dump(doc, f)
+    try:
+        return ctx.save_artifact(name, f.name)
+    finally:
+        os.remove(f.name)
 
 
 def embeddings(input: Dict[str, Any], ctx: Any) -> Dict[str, Any]:
@@ -32,9 +59,10 @@ def embeddings(input: Dict[str, Any], ctx: Any) -> Dict[str, Any]:
 
 def build(input: Dict[str, Any], ctx: Any) -> Dict[str, Any]:
     emb = input["embeddings"]
+    _, samples = mlkit.read_csv(input["samples"])
     usable: List[Any] = []
     missing = 0
-    for r in input["samples"]:
+    for r in samples:
         try:
             x = [float(r[c]) for c in FEATURES] + [float(v) for v in emb[r["category"]]]
             y = int(r["label"])
@@ -42,21 +70,22 @@ def build(input: Dict[str, Any], ctx: Any) -> Dict[str, Any]:
             missing += 1
             continue
         usable.append((x, y))
-    total = len(input["samples"])
+    total = len(samples)
     if not usable:
         raise BlockError("no usable samples")
     train, test = mlkit.split(usable, float(input.get("test_fraction") or 0.25), int(input.get("seed") or 0))
     xtr, mean, std = mlkit.standardise([x for x, _ in train])
     xte = mlkit.apply_standardise([x for x, _ in test], mean, std)
     dim = len(next(iter(emb.values())))
-    return {"train": [{"x": x, "y": y} for x, (_, y) in zip(xtr, train)],
-            "test": [{"x": x, "y": y} for x, (_, y) in zip(xte, test)],
+    _save_json(ctx, "train", [{"x": x, "y": y} for x, (_, y) in zip(xtr, train)])
+    _save_json(ctx, "test", [{"x": x, "y": y} for x, (_, y) in zip(xte, test)])
+    return {"train_rows": len(train), "test_rows": len(test),
             "features": FEATURES + ["emb%d" % i for i in range(dim)],
             "quality": round(len(usable) / total, 4) if total else 0.0, "count": total, "missing": missing}
 
 
 def dl_train(input: Dict[str, Any], ctx: Any) -> Dict[str, Any]:
-    rows = input["train"]
+    rows = mlkit.read_json(input["train"])
     x, y = [r["x"] for r in rows], [int(r["y"]) for r in rows]
     epochs = int(input.get("epochs") or 120)
 
@@ -70,17 +99,15 @@ def dl_train(input: Dict[str, Any], ctx: Any) -> Dict[str, Any]:
                                 progress=progress)
     if ctx.cancel_requested:
         raise BlockError("cancelled")
-    uri = mlkit.write_json(mlkit.artifact_path("mlp", ctx.run_id, ctx.ref), {"kind": "mlp", "model": model})
-    return {"model_uri": uri, "loss": loss, "epochs": epochs,
+    _save_json(ctx, "model", {"kind": "mlp", "model": model})
+    return {"loss": loss, "epochs": epochs,
             "train_accuracy": mlkit.accuracy(y, mlkit.mlp_predict(model, x))}
 
 
 def evaluate(input: Dict[str, Any], ctx: Any) -> Dict[str, Any]:
-    try:
-        doc = mlkit.read_json(input["model_uri"])
-    except FileNotFoundError:
-        raise BlockError("model %r not found" % input["model_uri"])
-    x, y = [r["x"] for r in input["test"]], [int(r["y"]) for r in input["test"]]
+    doc = mlkit.read_json(input["model"])
+    test = mlkit.read_json(input["test"])
+    x, y = [r["x"] for r in test], [int(r["y"]) for r in test]
     pred = mlkit.mlp_predict(doc["model"], x) if doc.get("kind") == "mlp" else mlkit.logistic_predict(doc["weights"], x)
     return {"accuracy": mlkit.accuracy(y, pred), "count": len(y), "confusion": mlkit.confusion(y, pred)}
 
@@ -89,9 +116,12 @@ def release(input: Dict[str, Any], ctx: Any) -> Dict[str, Any]:
     channel = input.get("channel") or "staging"
     d = os.path.join(registry_dir(), "releases", mlkit._safe(channel))
     os.makedirs(d, exist_ok=True)
-    uri = mlkit.write_json(os.path.join(d, mlkit._safe(ctx.run_id) + ".json"),
-                           {"model_uri": input["model_uri"], "accuracy": input.get("accuracy"), "channel": channel,
-                            "run_id": ctx.run_id})
+    base = os.path.join(d, mlkit._safe(ctx.run_id))
+    shutil.copyfile(input["model"], base + ".model.json")
+    src = ctx.input_artifacts.get("model")
+    uri = mlkit.write_json(base + ".json",
+                           {"model": base + ".model.json", "source": src.ref()["artifact"] if src else None,
+                            "accuracy": input.get("accuracy"), "channel": channel, "run_id": ctx.run_id})
     return {"uri": uri, "channel": channel}
 
 
