@@ -217,3 +217,21 @@ func actorOf(c echo.Context) string {
 	}
 	return p.actor()
 }
+
+// compressPages gzips the UI's answers (pages, the run page's live
+// refresh, its JSON values, static files) for clients that accept it,
+// as every browser does: the live refresh runs every 1.5 s while a run is
+// live, and a run page with its values inline can be hundreds of KB. The
+// API is left as it is: artifact downloads carry Content-Length, ETag and
+// ranges of the stored bytes, logs follow as server-sent events, and
+// workers and SDKs read it plain.
+func compressPages() echo.MiddlewareFunc {
+	return middleware.GzipWithConfig(middleware.GzipConfig{
+		Level:     5,
+		MinLength: 1024,
+		Skipper: func(c echo.Context) bool {
+			p := c.Request().URL.Path
+			return strings.HasPrefix(p, "/api/") || p == "/metrics" || p == "/healthz" || p == "/readyz"
+		},
+	})
+}

@@ -24,6 +24,7 @@ func (s *Server) routes() {
 	e.Use(s.sameOrigin)
 	e.Use(checkURL)
 	e.Use(apiContentType)
+	e.Use(compressPages())
 
 	viewer := s.require(auth.Viewer)
 	operator := s.require(auth.Operator)

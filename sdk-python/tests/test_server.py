@@ -446,11 +446,12 @@ class LiveFragmentSizeTest(unittest.TestCase):
     """While a run is live its page refreshes every 1.5 s. The refresh says
     which units of the page it holds (X-Weft-Have: key=hash) and the last
     history event it shows (X-Weft-Events); the answer carries only what
-    changed. Each refresh must stay under 30 KB for every example pipeline,
-    and the units the page ends up holding must be those a fresh load
-    shows."""
+    changed. Each refresh must send under 30 KB for every example pipeline
+    (asked for gzip, as browsers do), its HTML must stay under 40 KB, and
+    the units the page ends up holding must be those a fresh load shows."""
 
     BOUND = 30 * 1024
+    HTML_BOUND = 40 * 1024
     UNIT = re.compile(r'data-lk="([^"]*)" data-lh="([^"]*)"')
     SEQ = re.compile(r'data-events-seq="(\d+)"')
 
@@ -459,14 +460,18 @@ class LiveFragmentSizeTest(unittest.TestCase):
         refresh of its live part saying what the page holds."""
         import urllib.parse
         import urllib.request
-        url, h = STATE["url"] + "/runs/%s" % run_id, {"Accept": "text/html"}
+        url, h = STATE["url"] + "/runs/%s" % run_id, {"Accept": "text/html", "Accept-Encoding": "gzip"}
         if have is not None:
             url += "/live"
             h.update({"X-Weft-Fragment": "1", "X-Weft-Have": urllib.parse.urlencode(sorted(have.items())),
                       "X-Weft-Events": str(seq), "X-Weft-Open": ""})
         req = urllib.request.Request(url, headers=h)
+        import gzip
         with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.read().decode(), resp.headers.get("X-Weft-Live") == "true"
+            sent = resp.read()
+            body = gzip.decompress(sent) if resp.headers.get("Content-Encoding") == "gzip" else sent
+            self.sent = len(sent)
+            return body.decode(), resp.headers.get("X-Weft-Live") == "true"
 
     def absorb(self, body: str, have: Dict[str, str], seq: int) -> int:
         import html
@@ -490,6 +495,7 @@ class LiveFragmentSizeTest(unittest.TestCase):
                 held[name] = {}
                 seqs[name] = self.absorb(body, held[name], 0)
             biggest = {name: 0 for name in names}
+            wire = {name: 0 for name in names}
             refreshes = {name: 0 for name in names}
             live = set(names)
             deadline = time.monotonic() + 180
@@ -500,18 +506,21 @@ class LiveFragmentSizeTest(unittest.TestCase):
                     body, more = self.fetch(rid, held[name], seqs[name])
                     refreshes[name] += 1
                     biggest[name] = max(biggest[name], len(body))
+                    wire[name] = max(wire[name], self.sent)
                     seqs[name] = self.absorb(body, held[name], seqs[name])
                     if not more:
                         live.discard(name)
                     elif any(s.status == "waiting" for s in c.run(rid).steps):
                         c.signal(rid, "approval", {"by": "alice", "approved": True})
             self.assertFalse(live, "runs still live after 180 s: %s" % sorted(live))
-            sys.stderr.write("\nlive part: first load %s, biggest refresh %s, refreshes %s\n"
-                             % (first, biggest, refreshes))
+            sys.stderr.write("\nlive part: first load %s, biggest refresh %s (sent %s), refreshes %s\n"
+                             % (first, biggest, wire, refreshes))
             for name in names:
                 self.assertGreater(refreshes[name], 0)
-                self.assertLess(biggest[name], self.BOUND,
-                                "a live refresh of the %s run is %d bytes" % (name, biggest[name]))
+                self.assertLess(wire[name], self.BOUND,
+                                "a live refresh of the %s run sent %d bytes" % (name, wire[name]))
+                self.assertLess(biggest[name], self.HTML_BOUND,
+                                "a live refresh of the %s run is %d bytes of HTML" % (name, biggest[name]))
                 fresh: Dict[str, str] = {}
                 body, _ = self.fetch(runs[name])
                 self.absorb(body, fresh, 0)
