@@ -32,8 +32,14 @@ func (s *Server) getOverviewPage(c echo.Context) error {
 	if page.NextCursor == "" {
 		window = "all " + strconv.Itoa(len(page.Runs)) + " runs"
 	}
+	waits, err := s.deps.Engine.WaitingForYou(ctx, 50)
+	if err != nil {
+		return err
+	}
 	p := s.page(c, "Overview", "overview")
-	return renderPage(c, http.StatusOK, ui.OverviewPage(p, ui.BuildOverview(page.Runs, st, window, s.now())))
+	d := ui.BuildOverview(page.Runs, st, window, s.now())
+	d.Waiting = ui.BuildWaiting(waits, s.now())
+	return renderPage(c, http.StatusOK, ui.OverviewPage(p, d))
 }
 
 // getFlowsPage lists every flow.

@@ -87,6 +87,8 @@ type StatusCount struct {
 
 // OverviewData is the overview page.
 type OverviewData struct {
+	// Waiting lists the steps of waiting runs, oldest run first.
+	Waiting []WaitingRow
 	Chart   StatusChart
 	Window  string
 	Totals  []StatusCount
