@@ -21,12 +21,12 @@ type RunStatus string
 
 // Run statuses (DESIGN.md §5).
 const (
-	RunQueued    RunStatus = "queued"
-	RunRunning   RunStatus = "running"
-	RunPaused    RunStatus = "paused"
+	RunQueued  RunStatus = "queued"
+	RunRunning RunStatus = "running"
+	RunPaused  RunStatus = "paused"
 	// RunWaiting: running, but every live step waits for a signal (a
 	// human step); nothing is scheduled or running.
-	RunWaiting RunStatus = "waiting"
+	RunWaiting   RunStatus = "waiting"
 	RunSucceeded RunStatus = "succeeded"
 	RunFailed    RunStatus = "failed"
 	RunCancelled RunStatus = "cancelled"
