@@ -352,6 +352,26 @@ func TestDiff(t *testing.T) {
 	if got, want := strings.Join(ops, ","), " a,-b, c, d,+e"; got != want {
 		t.Fatalf("got %s, want %s", got, want)
 	}
+	for _, tc := range []struct{ name, a, b, want string }{
+		{"a changed value: removed before added", "{\n  \"a\": 1,\n  \"b\": 2\n}", "{\n  \"a\": 1,\n  \"b\": 3\n}",
+			` {,   "a": 1,,-  "b": 2,+  "b": 3, }`},
+		{"the same text from a browser (CRLF, no final newline)", "{\n  \"a\": 1\n}\n", "{\r\n  \"a\": 1\r\n}",
+			` {,   "a": 1, }`},
+		{"a key added before the closing brace", "{\n  \"a\": 1\n}\n", "{\n  \"a\": 1,\n  \"b\": 2\n}",
+			` {,-  "a": 1,+  "a": 1,,+  "b": 2, }`},
+	} {
+		var ops []string
+		d := Diff(tc.a, tc.b)
+		for _, l := range d {
+			ops = append(ops, l.Op+l.Text)
+		}
+		if got := strings.Join(ops, ","); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+		if add, del := DiffChanged(d); tc.a == tc.b && add+del != 0 {
+			t.Errorf("%s: +%d -%d for equal texts", tc.name, add, del)
+		}
+	}
 }
 
 func TestStatusChartScalesToData(t *testing.T) {
