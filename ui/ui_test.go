@@ -208,8 +208,8 @@ func TestGoldenPages(t *testing.T) {
 	})
 	full := Diff(PrettyJSON(bp1.Raw), PrettyJSON(bp2.Raw))
 	add, del := DiffChanged(full)
-	upOK := UploadData{Result: &UploadResult{Name: "house-prices", Version: 2, Created: true, Prev: 1,
-		Diff: DiffContext(full, 2), Added: add, Removed: del}}
+	upOK := UploadData{Results: []UploadResult{{Kind: "flow", Name: "house-prices", Version: 2, Created: true, Prev: 1,
+		Diff: DiffContext(full, 2), Added: add, Removed: del}}}
 
 	def := &blocks.Definition{Name: "model.train", Version: 2, Title: "Train a model", Dispatch: blocks.Dispatch{Kind: "worker", Queue: "gpu"},
 		InputSchema: json.RawMessage(`{"type":"object","required":["dataset"]}`),

@@ -293,11 +293,13 @@ type UploadData struct {
 	Text     string
 	Lines    []SourceLine
 	Problems []Problem // not tied to a line
-	Result   *UploadResult
+	// Results are the definitions stored, blocks first.
+	Results []UploadResult
 }
 
-// UploadResult is a stored upload.
+// UploadResult is one stored definition of an upload.
 type UploadResult struct {
+	Kind    string // "flow" or "block"
 	Name    string
 	Version int
 	Created bool
@@ -305,6 +307,21 @@ type UploadResult struct {
 	Diff    []DiffLine
 	Added   int
 	Removed int
+}
+
+// SetDiff keeps the changes from version prev, with 3 lines of context.
+func (r *UploadResult) SetDiff(prev int, full []DiffLine) {
+	r.Prev = prev
+	r.Added, r.Removed = DiffChanged(full)
+	r.Diff = DiffContext(full, 3)
+}
+
+// Href is the stored version's page.
+func (r UploadResult) Href() string {
+	if r.Kind == "block" {
+		return BlockHref(r.Name) + "?version=" + strconv.Itoa(r.Version)
+	}
+	return FlowVersionHref(r.Name, r.Version)
 }
 
 // BuildUploadProblems places each validation error on the line its pointer
