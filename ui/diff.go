@@ -3,7 +3,6 @@ package ui
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 	"strings"
 
 	"github.com/aymanbagabas/go-udiff"
@@ -34,7 +33,8 @@ func PrettyJSON(raw []byte) string {
 // newline or not) are not changes.
 func Diff(a, b string) []DiffLine {
 	a, b = normalizeText(a), normalizeText(b)
-	u, err := udiff.ToUnifiedDiff("a", "b", a, udiff.Lines(a, b), math.MaxInt32/2)
+	// Context as long as the text: one hunk holding every line.
+	u, err := udiff.ToUnifiedDiff("a", "b", a, udiff.Lines(a, b), strings.Count(a, "\n")+1)
 	if err != nil {
 		// Edits computed from a itself always apply; keep a safe answer.
 		u = udiff.UnifiedDiff{}

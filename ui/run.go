@@ -142,6 +142,8 @@ func BuildRunData(run engine.Run, bp *flows.Blueprint, events []engine.Event, se
 	}
 	d := RunData{Run: RunRowOf(run, now), Input: NewJSONView("run-input", run.Input), Output: NewJSONView("run-output", run.Output),
 		Error: run.Error, Parent: run.ParentRunID, Live: !run.Status.Finished(), Selected: selected}
+	d.Input.limit(JSONHref(run.ID, "", "input"))
+	d.Output.limit(JSONHref(run.ID, "", "output"))
 	d.CanCancel = !run.Status.Finished()
 	d.CanPause = run.Status == engine.RunRunning || run.Status == engine.RunWaiting || run.Status == engine.RunQueued
 	d.CanResume = run.Status == engine.RunPaused
@@ -159,6 +161,8 @@ func BuildRunData(run engine.Run, bp *flows.Blueprint, events []engine.Event, se
 			Input: NewJSONView("in-"+s.Path, s.Input), Output: NewJSONView("out-"+s.Path, s.Output), Error: s.Error,
 			Started: WhenPtr(s.StartedAt), Duration: Span(s.StartedAt, s.FinishedAt, now), ChildRunID: s.ChildRunID,
 			Open: s.Path == selected}
+		sv.Input.limit(JSONHref(run.ID, s.Path, "input"))
+		sv.Output.limit(JSONHref(run.ID, s.Path, "output"))
 		if sv.Kind == "" {
 			sv.Kind = "task"
 		}

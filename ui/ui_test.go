@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 	"time"
 
 	"github.com/a-h/templ"
@@ -389,5 +390,24 @@ func TestStatusChartScalesToData(t *testing.T) {
 	}
 	if total != 3 || ch.Max < 1 {
 		t.Fatalf("got %d runs in buckets (max %d), want 3", total, ch.Max)
+	}
+}
+
+func TestLargeJSONIsCut(t *testing.T) {
+	t.Parallel()
+	big := json.RawMessage(`{"text": "` + strings.Repeat("é", 40<<10) + `"}`) // 80 KB
+	run := engine.Run{ID: "r1", Flow: "f", Version: 1, Status: engine.RunSucceeded, Input: json.RawMessage(`{}`), Output: big,
+		Steps: []engine.Step{{Path: "s", Ref: "s", Status: engine.StepSucceeded, Output: big}, {Path: "small", Ref: "small", Status: engine.StepSucceeded, Output: json.RawMessage(`1`)}}}
+	d := BuildRunData(run, nil, nil, "", "", t0)
+	for _, j := range []JSONView{d.Output, d.Steps[0].Output} {
+		if len(j.Text) > MaxShownJSON+200 || !strings.Contains(j.Text, "cut here") || !utf8.ValidString(j.Text) || j.Full == "" || j.Size != "80.0 KB" {
+			t.Fatalf("%s: %d bytes shown, full %q, size %q", j.ID, len(j.Text), j.Full, j.Size)
+		}
+	}
+	if d.Steps[0].Output.Full != "/runs/r1/json?part=output&step=s" {
+		t.Fatalf("full value link %q", d.Steps[0].Output.Full)
+	}
+	if d.Steps[1].Output.Full != "" || d.Steps[1].Output.Text != "1" {
+		t.Fatalf("a small value was cut: %+v", d.Steps[1].Output)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/weftlabs/weft/blocks"
 	"github.com/weftlabs/weft/engine"
@@ -547,6 +548,47 @@ type JSONView struct {
 	// Text is fetched from: the live refresh leaves large JSON out.
 	Hash string
 	Src  string
+	// Full, set when Text was cut at MaxShownJSON, links to the whole
+	// value; Size says how large it is.
+	Full string
+	Size string
+}
+
+// MaxShownJSON is how much of one JSON value a page shows; the rest is a
+// link away.
+const MaxShownJSON = 64 << 10
+
+// Cut keeps the first max bytes of text (whole characters) and says that
+// the rest was left out; ok is false when text fits.
+func Cut(text string, max int) (string, bool) {
+	if len(text) <= max {
+		return text, false
+	}
+	i := max
+	for i > 0 && !utf8.RuneStart(text[i]) {
+		i--
+	}
+	return text[:i] + "\n… (cut here: the whole value is " + Bytes(len(text)) + ")", true
+}
+
+// Bytes formats a size: 900 B, 12.5 KB, 3.2 MB.
+func Bytes(n int) string {
+	switch {
+	case n < 1024:
+		return strconv.Itoa(n) + " B"
+	case n < 1<<20:
+		return strconv.FormatFloat(float64(n)/1024, 'f', 1, 64) + " KB"
+	}
+	return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MB"
+}
+
+// limit cuts a value larger than MaxShownJSON, linking full to the whole.
+func (j *JSONView) limit(full string) {
+	if t, cut := Cut(j.Text, MaxShownJSON); cut {
+		j.Size = Bytes(len(j.Text))
+		j.Text, j.Full, j.Large = t, full, true
+		j.Hash = textHash(t)
+	}
 }
 
 // NewJSONView pretty-prints raw.
