@@ -14,6 +14,10 @@ import (
 const (
 	DispatchWorker = "worker" // pulled by workers from Queue
 	DispatchHTTP   = "http"   // pushed to URL by the engine
+	// DispatchCommand blocks are pulled from Queue, like worker blocks, by
+	// a runner (weft worker, or weft serve --run-commands) that runs
+	// Command or Script as a child process.
+	DispatchCommand = "command"
 )
 
 // Definition is one stored version of a block definition.
@@ -76,6 +80,17 @@ type Dispatch struct {
 	// ref, attempt, input, callback_url) or "input" (the step's input alone,
 	// for calling an existing API such as an OpenAI-compatible endpoint).
 	Body string `json:"body,omitempty"`
+
+	// Command blocks (kind "command"): Command is the program and its
+	// arguments, run without a shell; or Script is written to a file and
+	// run by Interpreter. The step's input reaches the process as a file
+	// (WEFT_INPUT), never as command text.
+	Command        []string          `json:"command,omitempty"`
+	Script         string            `json:"script,omitempty"`
+	Interpreter    []string          `json:"interpreter,omitempty"`
+	Workdir        string            `json:"workdir,omitempty"`
+	Env            map[string]string `json:"env,omitempty"`
+	FatalExitCodes []int             `json:"fatal_exit_codes,omitempty"`
 }
 
 // Backoff kinds.

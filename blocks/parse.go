@@ -59,6 +59,8 @@ var (
 	blockSchemaVal  *jsoncheck.Schema
 )
 
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
 var secretRef = regexp.MustCompile(`\$\{\s*secrets\.[A-Za-z_][A-Za-z0-9_]*\s*\}`)
 
 // Parse parses and validates a block definition. On failure the error joins
@@ -119,7 +121,7 @@ func (d *Definition) check() []*ValidationError {
 				fail("/dispatch/headers/"+jsoncheck.Escape(k), "%s", msg)
 			}
 		}
-	case DispatchWorker:
+	case DispatchWorker, DispatchCommand:
 		if IsHTTPQueue(d.Dispatch.Queue) {
 			fail("/dispatch/queue", "queue %q is reserved: queues starting %q belong to HTTP blocks", d.Dispatch.Queue, httpQueuePrefix)
 		}
@@ -128,6 +130,11 @@ func (d *Definition) check() []*ValidationError {
 				fail("/dispatch/"+k, "%q applies to http blocks only; remove it or use kind \"http\"", k)
 			}
 		}
+	}
+	if d.Dispatch.Kind == DispatchCommand {
+		errs = append(errs, d.Dispatch.checkCommand()...)
+	} else {
+		errs = append(errs, d.Dispatch.commandFieldsOnly()...)
 	}
 	if r := d.Retry; r != nil && r.MaxInterval > 0 && r.InitialInterval > r.MaxInterval {
 		fail("/retry/max_interval", "max_interval (%s) is shorter than initial_interval (%s)", r.MaxInterval, r.InitialInterval)
@@ -142,6 +149,55 @@ func (d *Definition) check() []*ValidationError {
 		errs = append(errs, CheckUserSchema(s.raw, s.ptr)...)
 	}
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Pointer < errs[j].Pointer })
+	return errs
+}
+
+// checkCommand checks a command block's dispatch: a command or a script
+// with its interpreter, and environment names that do not shadow Weft's.
+func (d *Dispatch) checkCommand() []*ValidationError {
+	var errs []*ValidationError
+	fail := func(ptr, format string, args ...any) {
+		errs = append(errs, &ValidationError{Pointer: ptr, Msg: fmt.Sprintf(format, args...)})
+	}
+	switch {
+	case len(d.Command) > 0 && d.Script != "":
+		fail("/dispatch/script", "a command block runs \"command\" or \"script\", not both; remove one")
+	case len(d.Command) == 0 && d.Script == "":
+		fail("/dispatch", "a command block needs \"command\" (such as [\"python3\", \"train.py\"]) or \"script\" with \"interpreter\"")
+	case len(d.Command) > 0:
+		if strings.TrimSpace(d.Command[0]) == "" {
+			fail("/dispatch/command/0", "the program to run is empty: name it, such as \"python3\"")
+		}
+		if len(d.Interpreter) > 0 {
+			fail("/dispatch/interpreter", "\"interpreter\" runs a \"script\"; remove it, or put the program first in \"command\"")
+		}
+	case len(d.Interpreter) == 0:
+		fail("/dispatch", "a script needs \"interpreter\", such as [\"bash\", \"-eu\"] or [\"python3\"]")
+	}
+	for _, k := range sortedKeys(d.Env) {
+		switch {
+		case !envName.MatchString(k):
+			fail("/dispatch/env/"+jsoncheck.Escape(k), "invalid environment variable name %q: use letters, digits and '_', not starting with a digit", k)
+		case strings.HasPrefix(strings.ToUpper(k), "WEFT_"):
+			fail("/dispatch/env/"+jsoncheck.Escape(k), "%s: names starting WEFT_ are set by the runner; choose another name", k)
+		}
+	}
+	return errs
+}
+
+// commandFieldsOnly refuses the command fields on other kinds.
+func (d *Dispatch) commandFieldsOnly() []*ValidationError {
+	var errs []*ValidationError
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"command", d.Command != nil}, {"script", d.Script != ""}, {"interpreter", d.Interpreter != nil}, {"workdir", d.Workdir != ""},
+		{"env", d.Env != nil}, {"fatal_exit_codes", d.FatalExitCodes != nil}} {
+		if f.set {
+			errs = append(errs, &ValidationError{Pointer: "/dispatch/" + f.name,
+				Msg: fmt.Sprintf("%q applies to command blocks only; remove it or use kind \"command\"", f.name)})
+		}
+	}
 	return errs
 }
 

@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"unicode/utf8"
 	"time"
+	"unicode/utf8"
 
 	"github.com/a-h/templ"
 
@@ -409,5 +409,21 @@ func TestLargeJSONIsCut(t *testing.T) {
 	}
 	if d.Steps[1].Output.Full != "" || d.Steps[1].Output.Text != "1" {
 		t.Fatalf("a small value was cut: %+v", d.Steps[1].Output)
+	}
+}
+
+func TestBlockDataCommand(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		ds   blocks.Dispatch
+		want string
+	}{
+		{blocks.Dispatch{Kind: "command", Queue: "cpu", Command: []string{"python3", "train.py"}}, "command · queue cpu · python3 train.py"},
+		{blocks.Dispatch{Kind: "command", Script: "echo hi", Interpreter: []string{"bash", "-eu"}}, "command · queue x.run · script run by bash -eu"},
+	} {
+		def := &blocks.Definition{Name: "x.run", Version: 1, Dispatch: c.ds}
+		if got := BuildBlockData(def, []byte(`{}`), []int{1}, nil).Dispatch; got != c.want {
+			t.Errorf("got %q, want %q", got, c.want)
+		}
 	}
 }

@@ -37,6 +37,7 @@ func commands() []command {
 		{"migrate", "apply the database migrations and exit", cmdMigrate},
 		{"validate", "check block and flow definition files without a server", cmdValidate},
 		{"deploy", "upload block and flow definitions to a server (blocks first)", cmdDeploy},
+		{"import", "convert Conductor definitions into blocks and flows and store them (import conductor FILE...)", cmdImport},
 		{"run", "start a run of a flow, optionally following it to the end", cmdRun},
 		{"runs", "list runs", cmdRuns},
 		{"signal", "send a signal to a run (weft signal RUN NAME --payload JSON)", cmdSignal},
@@ -48,6 +49,7 @@ func commands() []command {
 		{"rerun", "start a new run from a chosen block (--from REF)", cmdRerun},
 		{"logs", "print a run's step logs, optionally following them live", cmdLogs},
 		{"artifacts", "list a run's artifacts or download one", cmdArtifacts},
+		{"worker", "run command blocks: poll queues, run each task as a child process", cmdWorker},
 		{"token", "manage API tokens (token create --role R)", cmdToken},
 		{"bench", "benchmark the engine", cmdBench},
 	}
