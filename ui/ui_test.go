@@ -396,8 +396,11 @@ func TestStatusChartScalesToData(t *testing.T) {
 func TestLargeJSONIsCut(t *testing.T) {
 	t.Parallel()
 	big := json.RawMessage(`{"text": "` + strings.Repeat("é", 40<<10) + `"}`) // 80 KB
+	at := t0
 	run := engine.Run{ID: "r1", Flow: "f", Version: 1, Status: engine.RunSucceeded, Input: json.RawMessage(`{}`), Output: big,
-		Steps: []engine.Step{{Path: "s", Ref: "s", Status: engine.StepSucceeded, Output: big}, {Path: "small", Ref: "small", Status: engine.StepSucceeded, Output: json.RawMessage(`1`)}}}
+		CreatedAt: at, StartedAt: &at, FinishedAt: &at,
+		Steps: []engine.Step{{Path: "s", Ref: "s", Status: engine.StepSucceeded, Output: big, CreatedAt: at, StartedAt: &at, FinishedAt: &at},
+			{Path: "small", Ref: "small", Status: engine.StepSucceeded, Output: json.RawMessage(`1`), CreatedAt: at, StartedAt: &at, FinishedAt: &at}}}
 	d := BuildRunData(run, nil, nil, "", "", t0)
 	for _, j := range []JSONView{d.Output, d.Steps[0].Output} {
 		if len(j.Text) > MaxShownJSON+200 || !strings.Contains(j.Text, "cut here") || !utf8.ValidString(j.Text) || j.Full == "" || j.Size != "80.0 KB" {
