@@ -135,6 +135,7 @@ type decider struct {
 	items    itemsFunc      // map items memo (nil: decode each time)
 	mapSeen  map[int]result // partial map: iterations visited, last result
 	mapsCopy bool           // run.Meta.Maps is this decider's own copy
+	dagWork  int            // blocks and edges of DAG lists looked at (a measure of the decision's cost)
 }
 
 func newDecider(bp *flows.Blueprint, run Run, now time.Time, v validator) *decider {

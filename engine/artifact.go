@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Artifact is the metadata of a file a step stored (DESIGN.md §12); its
+// Artifact is the metadata of a file a step stored (docs/concepts.md); its
 // bytes are in the artifact store under Key.
 type Artifact struct {
 	ID        string    `json:"id"`
@@ -22,7 +22,7 @@ type Artifact struct {
 }
 
 // ArtifactRef is how an artifact travels in a step's input and output:
-// {"artifact": ArtifactRef} (DESIGN.md §12).
+// {"artifact": ArtifactRef} (docs/concepts.md).
 type ArtifactRef struct {
 	ID     string `json:"id"`
 	Name   string `json:"name"`

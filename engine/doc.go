@@ -9,7 +9,10 @@
 // action) and the time, it returns the new run and the effects to write
 // (tasks, timers, history events, child runs). It does no I/O. After
 // folding the change in, it drives the blueprint top-down: every sequence
-// continues from its first unfinished block, control blocks evaluate in
+// continues from its first unfinished block (a list in DAG form starts
+// every block its dependencies and trigger rule allow, in topological
+// order, so it is decided in time linear in its blocks and edges),
+// control blocks evaluate in
 // place, external blocks become tasks. The shell (shell.go) loads the run
 // in a transaction, calls advance, and writes steps, the run (guarded by
 // its rev), tasks, timers and events in that same transaction, so a crash
@@ -26,6 +29,7 @@
 //	drive.go          the block table; walking a sequence; starting a block
 //	block_decision.go block_fork.go block_map.go block_loop.go
 //	block_wait.go     block_subflow.go block_misc.go (lambda, fail)
+//	block_dag.go      lists in DAG form: trigger rules, skips, the sinks' output
 //	failure.go        cancellation, compensation, on_failure
 //	scope.go          what an expression sees at a point of the flow
 //	rerun.go          Retry (reset a run) and Rerun (the steps a new run keeps)
@@ -76,7 +80,7 @@
 //	    [*] --> running: control block reached (decision, fork, map, loop)
 //	    [*] --> waiting: wait or subflow reached
 //	    [*] --> succeeded: lambda evaluated; wait already satisfied
-//	    [*] --> skipped: in a decision case not taken
+//	    [*] --> skipped: in a decision case not taken; a DAG block whose trigger rule cannot hold
 //	    [*] --> failed: input invalid; expression error; fail block
 //	    scheduled --> running: claimed by a worker (lease; stored with the report)
 //	    running --> succeeded: complete (output valid)

@@ -129,6 +129,9 @@ const (
 // seq drives a sequence; it returns its state, the last block's output and
 // the error that failed it.
 func (d *decider) seq(nodes []*flows.Node, sc *scope) (result, json.RawMessage, *ErrorInfo) {
+	if len(nodes) > 0 && nodes[0] != nil && nodes[0].DAG != nil {
+		return d.dag(nodes[0].DAG, sc)
+	}
 	var last json.RawMessage
 	for _, n := range nodes {
 		res, st, e := d.nodeStep(n, sc)

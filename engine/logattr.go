@@ -2,7 +2,7 @@ package engine
 
 import "log/slog"
 
-// Fixed log keys (STYLE.md §7).
+// Fixed log keys (one key per concept, used everywhere).
 const (
 	slogDebug = slog.LevelDebug
 	slogInfo  = slog.LevelInfo

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/weftlabs/weft/flows"
 )
 
 // txNotes collects what to announce once a transaction commits.
@@ -338,6 +340,15 @@ func iterationScope(ch change) string {
 // createChild inserts a subflow's child run. When the flow cannot be
 // started it returns a failed stand-in run for the parent to fold in.
 func (e *Engine) createChild(ctx context.Context, tx Store, parent Run, c childStart, now time.Time) (*Run, error) {
+	depth := 1
+	if parent.Meta != nil {
+		depth = parent.Meta.Depth + 1
+	}
+	if depth > flows.MaxSubflowDepth {
+		return &Run{ID: c.ID, Status: RunFailed, Error: &ErrorInfo{Type: "subflow", Message: fmt.Sprintf(
+			"subflow %q not started: subflows nest at most %d deep and this run is already %d deep; a flow that calls itself through its subflows never ends",
+			c.Flow, flows.MaxSubflowDepth, depth-1)}}, nil
+	}
 	bp, err := tx.GetFlow(ctx, c.Flow, c.Version)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
@@ -352,7 +363,7 @@ func (e *Engine) createChild(ctx context.Context, tx Store, parent Run, c childS
 		return &Run{ID: c.ID, Status: RunFailed, Error: &ErrorInfo{Message: err.Error()}}, nil
 	}
 	child := Run{ID: c.ID, Flow: bp.Name, Version: bp.Version, Status: RunQueued, Input: c.Input, ParentRunID: parent.ID,
-		ParentPath: c.Path, Trigger: "subflow", CreatedAt: now, Meta: &RunMeta{}, Rev: 1}
+		ParentPath: c.Path, Trigger: "subflow", CreatedAt: now, Meta: &RunMeta{Depth: depth}, Rev: 1}
 	if err := tx.CreateRun(ctx, child); err != nil {
 		return nil, fmt.Errorf("create child run of %s: %w", parent.ID, err)
 	}

@@ -2,7 +2,7 @@ package engine
 
 import "time"
 
-// Step logs (DESIGN.md §12) are what a worker prints while it runs a
+// Step logs (docs/concepts.md) are what a worker prints while it runs a
 // step. They are kept beside the run, never in it: the engine does not
 // read them and no decision depends on them. The store keeps them; the
 // server appends them under a task's lease and reads them back.

@@ -224,6 +224,8 @@ type RunMeta struct {
 	PausedFrom RunStatus `json:"paused_from,omitempty"`
 	// Maps counts the iterations of running maps, by step path.
 	Maps map[string]MapCount `json:"maps,omitempty"`
+	// Depth is how many subflows enclose the run (0: started directly).
+	Depth int `json:"depth,omitempty"`
 }
 
 // MapCount is a running map's progress: iterations 0..Started-1 have

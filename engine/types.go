@@ -19,7 +19,7 @@ var (
 // RunStatus is the status of a run.
 type RunStatus string
 
-// Run statuses (DESIGN.md §5).
+// Run statuses (docs/concepts.md).
 const (
 	RunQueued  RunStatus = "queued"
 	RunRunning RunStatus = "running"
@@ -41,7 +41,7 @@ func (s RunStatus) Finished() bool {
 // StepStatus is the status of a step.
 type StepStatus string
 
-// Step statuses (DESIGN.md §5).
+// Step statuses (docs/concepts.md).
 const (
 	StepPending   StepStatus = "pending"   // upstream not finished
 	StepScheduled StepStatus = "scheduled" // task written; not yet claimed
@@ -111,7 +111,7 @@ type Step struct {
 	Attempts   []Attempt       `json:"attempts,omitempty"`
 	ChildRunID string          `json:"child_run_id,omitempty"`
 	// Artifacts are those the succeeded attempt stored, by name: what
-	// ref.artifacts.NAME reads in expressions (DESIGN.md §12).
+	// ref.artifacts.NAME reads in expressions (docs/concepts.md).
 	Artifacts  map[string]ArtifactRef `json:"artifacts,omitempty"`
 	CreatedAt  time.Time              `json:"created_at"`
 	StartedAt  *time.Time             `json:"started_at"`
@@ -145,7 +145,7 @@ type Event struct {
 	Detail json.RawMessage `json:"detail,omitempty"`
 }
 
-// Task is a claimed unit of work handed to a worker (DESIGN.md §7).
+// Task is a claimed unit of work handed to a worker (docs/blocks.md).
 type Task struct {
 	ID       string          `json:"id"`
 	Lease    string          `json:"lease"`

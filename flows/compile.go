@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/expr-lang/expr/builtin"
 	"github.com/robfig/cron/v3"
 
 	"github.com/weftlabs/weft/blocks"
@@ -125,6 +124,8 @@ type compiler struct {
 	errs []*ValidationError
 	once []string // refs that run at most once per run, in order
 	opt  ParseOptions
+	// inDAG are the nodes of DAG lists being compiled, outermost first.
+	inDAG []*Node
 }
 
 func (c *compiler) fail(ptr, format string, args ...any) {
@@ -132,17 +133,15 @@ func (c *compiler) fail(ptr, format string, args ...any) {
 }
 
 // reservedRef says why name cannot be a ref ("" when it can): the
-// expression environment's own names, the language's keywords and its
-// functions.
+// expression environment's own names and the language's keywords. A ref
+// may have the name of a function of the language (first, sum, count...):
+// it hides that function wherever the ref is in scope.
 func reservedRef(name string) string {
 	switch name {
 	case "flow", "item", "index", "iteration", "secrets", "env":
 		return "it is a name the engine puts in scope"
 	case "true", "false", "nil", "in", "not", "and", "or", "let", "if", "else", "matches", "contains", "startsWith", "endsWith":
 		return "it is a keyword of the expression language"
-	}
-	if _, ok := builtin.Index[name]; ok {
-		return "it is a function of the expression language"
 	}
 	return ""
 }
@@ -264,7 +263,7 @@ var typeKeys = map[string][]string{
 	TypeFail:     {"message"},
 }
 
-var commonKeys = []string{"ref", "type", "retry", "timeout", "optional", "catch", "compensate"}
+var commonKeys = []string{"ref", "type", "retry", "timeout", "optional", "catch", "compensate", "depends_on", "trigger_rule"}
 
 func typeLabel(t string) string {
 	if t == TypeTask {
@@ -276,6 +275,14 @@ func typeLabel(t string) string {
 // seq compiles a sequence whose first block sees scope, and returns the
 // scope after its last block.
 func (c *compiler) seq(seq []*Node, scope []string) []string {
+	if IsDAG(seq) {
+		return c.dag(seq, scope)
+	}
+	for _, n := range seq {
+		if n != nil && n.TriggerRule != "" && !c.bad[n.Pointer+"/trigger_rule"] {
+			c.fail(n.Pointer+"/trigger_rule", "trigger_rule applies in a DAG, a list where blocks have depends_on; in a sequence every block waits for the one before it to succeed: add depends_on to the blocks of this list, or remove trigger_rule")
+		}
+	}
 	for _, n := range seq {
 		if n == nil {
 			continue
@@ -537,6 +544,9 @@ func (c *compiler) explain(err error, where string) string {
 		return fmt.Sprintf("%s%q is in scope only inside a loop's \"do\" and \"while\"; in scope here: %s", prefix, un.Name, scope)
 	case "secrets":
 		return fmt.Sprintf("%s\"secrets\" is available only in an http block's dispatch url and headers; in scope here: %s", prefix, scope)
+	}
+	if why := c.notDependedOn(un.Name); why != "" {
+		return prefix + why + "; in scope here: " + scope
 	}
 	if n, ok := c.bp.Nodes[un.Name]; ok {
 		return fmt.Sprintf("%sref %q (%s) is not in scope here: a block sees the refs before it in its sequence, the blocks enclosing it, and after a fork all branches; refs inside decision cases, catch, map and loop bodies are visible only there; in scope here: %s", prefix, un.Name, n.Pointer, scope)

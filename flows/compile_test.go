@@ -66,9 +66,9 @@ func TestParseRules(t *testing.T) {
 		{"unknown node key", flow(`{"ref": "load", "block": "notify.team", "inptu": {"url": "x"}}`), []want{{"/blocks/0/inptu", `unknown key "inptu" (did you mean "input"?)`, 2}}},
 		{"duplicate ref", flow(load, load), []want{{"/blocks/1/ref", `ref "load" is already used at /blocks/0`, 3}}},
 		{"bad ref name", flow(`{"ref": "Load", "block": "notify.team"}`), []want{{"/blocks/0/ref", `invalid ref "Load": use lowercase letters`, 2}}},
-		{"reserved ref", flow(`{"ref": "item", "block": "notify.team"}`, `{"ref": "len", "block": "notify.team"}`), []want{
+		{"reserved ref", flow(`{"ref": "item", "block": "notify.team"}`, `{"ref": "flow", "block": "notify.team"}`), []want{
 			{"/blocks/0/ref", `ref "item" is reserved (it is a name the engine puts in scope)`, 2},
-			{"/blocks/1/ref", `ref "len" is reserved (it is a function of the expression language)`, 3}}},
+			{"/blocks/1/ref", `ref "flow" is reserved (it is a name the engine puts in scope)`, 3}}},
 		{"duplicate json key", flow(`{"ref": "a", "ref": "b", "block": "notify.team"}`), []want{{"/blocks/0/ref", "key appears twice", 0}}},
 		{"unknown block", flow(`{"ref": "load", "block": "data.lod", "input": {"url": "x"}}`), []want{{"/blocks/0/block", `unknown block "data.lod" (did you mean "data.load"?): store its definition first`, 2}}},
 		{"unknown version", flow(`{"ref": "a", "block": "model.train@7"}`), []want{{"/blocks/0/block", `block "model.train" has no version 7 (the latest is 2)`, 2}}},
@@ -317,7 +317,7 @@ func TestBlueprintValidateInput(t *testing.T) {
 	}
 }
 
-// The example of DESIGN.md §4 validates as written.
+// The example of docs/blueprints.md validates as written.
 func TestDesignExample(t *testing.T) {
 	t.Parallel()
 	cat, _ := blocks.NewMemCatalog()

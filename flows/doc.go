@@ -16,7 +16,7 @@
 //     types, required keys per block type, ref and name patterns,
 //     durations, enums. Keys that appear twice in one object are errors.
 //  3. Semantics: unique refs; refs that are not names of the expression
-//     environment, keywords or functions of the language; keys that do not
+//     environment or keywords of the language; keys that do not
 //     apply to the block's type; known blocks and versions (a name without
 //     @version resolves to the latest and is recorded in Blueprint.Pins;
 //     name@N is exact); every expression compiles with only the names in
@@ -24,9 +24,40 @@
 //     fields are checked at dispatch, and a required key is satisfied by a
 //     template); a wait has exactly one of duration, until or signal
 //     (timeout only with signal or until); a constant until is RFC 3339;
-//     a subflow does not start its own flow; cron triggers parse (five
+//     a subflow does not start its own flow, here or through the stored
+//     flows (CheckSubflowCycles, run at upload by the server, names the
+//     cycle: subflow cycle a → b → a), and at run time subflows nest at
+//     most MaxSubflowDepth (16) deep; cron triggers parse (five
 //     fields or a descriptor such as @daily) and their constant input fits
 //     the flow's input_schema; user schemas use only local $ref.
+//
+// # DAG form
+//
+// A list of blocks is a sequence unless a block of it has depends_on
+// (even empty): then it is a DAG (*DAG on each of its nodes: the
+// topological order, the sinks). Any list may be a DAG: the flow's
+// blocks, a fork branch, a decision case or default, map and loop
+// bodies, catch, on_failure. Each block starts once the blocks it names
+// in depends_on allow it under its trigger_rule (all_success, all_done,
+// all_failed, one_success, one_failed, none_failed, always; Airflow's
+// meanings); blocks without dependencies start at once. Validation names
+// a cycle at the list's pointer ("/blocks: cycle ingest → validate →
+// ingest"), an unknown ref in depends_on (with a suggestion), a ref that
+// is in another list, a block depending on itself, trigger_rule outside
+// a DAG, and refs used but not depended on: all at once.
+//
+// # Names
+//
+// A ref may take the name of a function of the expression language
+// (first, sum, count, max, filter, split, len...): a natural step name is
+// never refused for that. Where the ref is in scope its name means the
+// ref, so sum.output reads the step's output, and the function of that
+// name cannot be reached there: a call such as sum([1, 2]) is an upload
+// error at that expression that says to rename the ref. Where the ref is
+// not in scope (blocks before it in a sequence, blocks that do not depend
+// on it in a DAG, flows without it) the function works as usual. Names
+// the engine puts in scope (flow, item, index, iteration, secrets, env)
+// and keywords (true, in, matches...) cannot be refs.
 //
 // # Scope
 //
@@ -34,6 +65,11 @@
 //
 //   - flow everywhere: {input, run_id, name, version, error}; error is set
 //     while on_failure runs.
+//   - in a DAG list (one where any block has depends_on), the refs it
+//     depends on, directly or through others, and nothing else of its
+//     list; after the list, every ref of it is visible as after a
+//     sequence. A ref of the list it does not depend on is an upload
+//     error that says to add it to depends_on;
 //   - in a sequence, the refs of the blocks before it, and of the blocks
 //     enclosing it (the enclosing control block's own ref is not, since it
 //     has not finished);

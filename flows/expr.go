@@ -59,7 +59,10 @@ func CompileExpr(src string, scope []string) (*Expr, error) {
 		env[n] = types.Any // shapes are checked at run time
 	}
 	env[budgetName] = types.Any
-	sb := &sandbox{}
+	sb := &sandbox{scope: make(map[string]bool, len(scope))}
+	for _, n := range scope {
+		sb.scope[n] = true
+	}
 	opts := []expr.Option{
 		expr.Env(env),
 		expr.MaxNodes(MaxExprNodes),

@@ -82,6 +82,10 @@ type Node struct {
 	Catch      []*Node             `json:"catch,omitempty"`
 	Compensate *Compensate         `json:"compensate,omitempty"`
 
+	// DAG form: a list where any block has depends_on is a DAG.
+	DependsOn   []string `json:"depends_on,omitempty"`
+	TriggerRule string   `json:"trigger_rule,omitempty"` // "" = all_success
+
 	// decision, lambda
 	Expr    string             `json:"expr,omitempty"`
 	Cases   map[string][]*Node `json:"cases,omitempty"`
@@ -129,6 +133,35 @@ type Node struct {
 	FlowName     string             `json:"-"` // subflow
 	FlowVersion  int                `json:"-"` // subflow; 0 = latest at start
 	Parent       *Node              `json:"-"` // enclosing control block, nil at top level
+	DAG          *DAG               `json:"-"` // the DAG list holding this node; nil in a sequence
+	Upstream     []*Node            `json:"-"` // DAG form: the nodes of depends_on, in its order
+}
+
+// DAG is the compiled form of a list of blocks in DAG form.
+type DAG struct {
+	Pointer string  // the list's JSON pointer, such as /blocks
+	Nodes   []*Node // document order
+	Order   []*Node // a topological order (dependencies first; ties in document order)
+	Sinks   []*Node // nodes no other node of the list depends on, document order
+}
+
+// Trigger rules of the DAG form (Airflow's names and meanings).
+const (
+	RuleAllSuccess = "all_success"
+	RuleAllDone    = "all_done"
+	RuleAllFailed  = "all_failed"
+	RuleOneSuccess = "one_success"
+	RuleOneFailed  = "one_failed"
+	RuleNoneFailed = "none_failed"
+	RuleAlways     = "always"
+)
+
+// Rule is the node's trigger rule, all_success when unset.
+func (n *Node) Rule() string {
+	if n.TriggerRule == "" {
+		return RuleAllSuccess
+	}
+	return n.TriggerRule
 }
 
 // Compensate is the block run to undo a completed block when the run fails.

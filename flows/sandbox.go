@@ -37,7 +37,10 @@ func (b *budget) charge(n int) error {
 // sandbox patches a parsed expression: member access becomes nil-safe
 // (a?.b), and + and the functions that can build large values are routed
 // through guards that charge the evaluation's budget.
-type sandbox struct{ err error }
+type sandbox struct {
+	err   error
+	scope map[string]bool // the names in scope (refs hide functions of the same name)
+}
 
 // guarded are the builtins replaced by budget-checking versions.
 var guarded = []string{"repeat", "join", "toJSON", "concat", "flatten", "replace", "string", "toBase64"}
@@ -62,6 +65,11 @@ func (s *sandbox) Visit(node *ast.Node) {
 		}
 	case *ast.CallNode:
 		if id, ok := n.Callee.(*ast.IdentifierNode); ok {
+			if s.scope[id.Value] && s.err == nil {
+				s.err = fmt.Errorf("%q is a name in scope here (a ref or a name the engine sets), which hides the function %s(); "+
+					"the function cannot be called where that name is in scope: rename the ref to call it", id.Value, id.Value)
+				return
+			}
 			for _, g := range guarded {
 				if id.Value == g {
 					n.Arguments = append(n.Arguments, &ast.IdentifierNode{Value: budgetName})

@@ -50,6 +50,13 @@ done
 PYTHONPATH="$PWD/sdk-python${PYTHONPATH:+:$PYTHONPATH}" setsid "$PY" examples/workers/run_all.py &
 pids+=($!)
 
+# The text-stats pipeline, written only with @component and @pipeline:
+# its block definitions and blueprint are stored, one run is started, and
+# its components serve as a worker.
+PYTHONPATH="$PWD/sdk-python:$PWD${PYTHONPATH:+:$PYTHONPATH}" setsid "$PY" -m weft serve-components \
+  examples.components.text_stats --deploy --start &
+pids+=($!)
+
 echo "run.sh: Weft is at $WEFT_URL (UI and API); the example workers are running. Ctrl-C stops." >&2
 echo "run.sh: try  bin/weft run house-prices --input '{\"dataset_url\": \"examples/data/house_prices.csv\"}' --wait" >&2
 wait -n "${pids[@]}" || true

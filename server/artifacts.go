@@ -25,7 +25,7 @@ import (
 	"github.com/weftlabs/weft/ui"
 )
 
-// Artifact and output limits (DESIGN.md §12).
+// Artifact and output limits (docs/concepts.md).
 const (
 	DefaultMaxArtifactBytes int64 = 5 << 30
 	DefaultMaxOutputBytes   int64 = 1 << 20

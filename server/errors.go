@@ -17,7 +17,7 @@ import (
 	"github.com/weftlabs/weft/flows"
 )
 
-// errorBody is the error answer of every API endpoint (DESIGN.md §6).
+// errorBody is the error answer of every API endpoint (docs/api.md).
 type errorBody struct {
 	Error errorInfo `json:"error"`
 }
@@ -206,7 +206,7 @@ func httpCode(status int) string {
 func httpMessage(he *echo.HTTPError) string {
 	switch he.Code {
 	case http.StatusNotFound:
-		return "no such endpoint; the API lives under /api/v1 (see DESIGN.md §6)"
+		return "no such endpoint; the API lives under /api/v1 (GET /api/v1/openapi.json lists every endpoint)"
 	case http.StatusMethodNotAllowed:
 		return "method not allowed on this endpoint"
 	}
@@ -242,7 +242,7 @@ func jsonProblem(body []byte, err error) error {
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		key, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
 		ptr = keyPointer(body, key)
-		what = fmt.Sprintf("unknown key %q at %s; this endpoint does not read it: check the spelling (DESIGN.md §6 lists the keys each endpoint reads)", key, ptr)
+		what = fmt.Sprintf("unknown key %q at %s; this endpoint does not read it: check the spelling (GET /api/v1/openapi.json lists the keys each endpoint reads)", key, ptr)
 		if off = keyOffset(body, key); off >= 0 {
 			off++
 		}

@@ -51,7 +51,17 @@ func (s *Server) parseFlow(c echo.Context) (*flows.Blueprint, error) {
 	if err := checkJSON(body); err != nil {
 		return nil, err
 	}
-	return flows.ParseWith(body, s.deps.Catalog, s.parseOptions())
+	bp, err := flows.ParseWith(body, s.deps.Catalog, s.parseOptions())
+	if err != nil {
+		return nil, err
+	}
+	ctx := c.Request().Context()
+	if err := flows.CheckSubflowCycles(bp, func(name string, version int) (*flows.Blueprint, error) {
+		return s.deps.Catalog.GetFlow(ctx, name, version)
+	}); err != nil {
+		return nil, err
+	}
+	return bp, nil
 }
 
 // listFlows lists every flow with its latest version.

@@ -104,7 +104,7 @@ func (r apiReply) decode(t *testing.T, v any) {
 	}
 }
 
-// apiErr is the DESIGN.md §6 error body.
+// apiErr is the docs/api.md error body.
 type apiErr struct {
 	Error struct {
 		Code      string `json:"code"`

@@ -15,7 +15,7 @@ import (
 	"github.com/weftlabs/weft/engine"
 )
 
-// LogStore keeps step logs (DESIGN.md §12; implemented by the store).
+// LogStore keeps step logs (docs/concepts.md; implemented by the store).
 type LogStore interface {
 	// AppendLogs appends under a task's lease; a stale lease is
 	// engine.ErrConflict and stores nothing.

@@ -19,7 +19,7 @@ import (
 	"github.com/weftlabs/weft/flows"
 )
 
-// Pagination limits (DESIGN.md §6).
+// Pagination limits (docs/api.md).
 const (
 	defaultLimit = 50
 	maxLimit     = 500

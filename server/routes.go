@@ -37,6 +37,7 @@ func (s *Server) routes() {
 	api := e.Group("/api/v1")
 	api.GET("/schema/flow.json", s.getFlowSchema)
 	api.GET("/schema/block.json", s.getBlockSchema)
+	api.GET("/openapi.json", s.getOpenAPI)
 
 	api.PUT("/blocks", s.putBlock, admin)
 	api.GET("/blocks", s.listBlocks, viewer)

@@ -1,7 +1,7 @@
 // Package server is Weft's HTTP surface: the JSON API under /api/v1, the
 // worker protocol, webhooks, health and metrics, and the server-rendered UI.
 //
-// Authentication (DESIGN.md §11): API tokens travel as Authorization:
+// Authentication (docs/operations.md): API tokens travel as Authorization:
 // Bearer (the UI's login keeps the same token in the weft_token cookie);
 // only their SHA-256 is stored. Roles: viewer (every GET, /metrics,
 // /flows/validate) < operator (start runs, cancel/pause/resume/retry/rerun,
@@ -41,7 +41,7 @@ type Config struct {
 	// is 413 output_too_large and fails the attempt.
 	MaxOutputBytes int64
 	// AuthRequired turns token checks on (set by cmd/weft from the listen
-	// address and the tokens configured, DESIGN.md §11).
+	// address and the tokens configured, docs/operations.md).
 	AuthRequired bool
 	// AuthReason says why auth is on or off; it is logged at start.
 	AuthReason string
@@ -70,7 +70,7 @@ type Deps struct {
 	// Registry receives the server's metrics and is served at /metrics;
 	// a new registry when nil.
 	Registry *prometheus.Registry
-	// Artifacts is the artifact store (DESIGN.md §12); its endpoints answer
+	// Artifacts is the artifact store (docs/concepts.md); its endpoints answer
 	// 501 when it is not set.
 	Artifacts ArtifactDeps
 	// BlockStoredFunc, when set, is called after a block definition was

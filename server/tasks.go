@@ -13,7 +13,7 @@ import (
 	"github.com/weftlabs/weft/engine"
 )
 
-// Poll bounds (DESIGN.md §6).
+// Poll bounds (docs/api.md).
 const (
 	maxPollTasks = 100
 	maxPollWait  = 60 * time.Second

@@ -100,6 +100,45 @@ type box struct {
 	nodes  []GraphNode
 	edges  []edgeSpec
 	groups []GraphGroup
+
+	// ins and outs are where edges enter and leave when there are several
+	// (a DAG list's sources and sinks); nil means entry and exit.
+	ins, outs []port
+}
+
+// port is a node where an edge enters (at its top) or leaves (at its
+// bottom), in the box's coordinates.
+type port struct {
+	id   string
+	x, y float64
+}
+
+func (b *box) inPorts() []port {
+	if b.ins != nil {
+		return b.ins
+	}
+	if b.entry == "" {
+		return nil
+	}
+	return []port{{b.entry, b.axis, b.entryY}}
+}
+
+func (b *box) outPorts() []port {
+	if b.outs != nil {
+		return b.outs
+	}
+	if b.exit == "" {
+		return nil
+	}
+	return []port{{b.exit, b.axis, b.exitY}}
+}
+
+func shift(ps []port, dx, dy float64) []port {
+	out := make([]port, len(ps))
+	for i, p := range ps {
+		out[i] = port{p.id, p.x + dx, p.y + dy}
+	}
+	return out
 }
 
 func (b *box) add(o box, dx, dy float64) {
@@ -142,13 +181,13 @@ func BuildGraph(bp *flows.Blueprint, run func(ref string) NodeRun) Graph {
 	}
 	start := l.leaf("start", "", "start", "start", "", 70, gSmallH)
 	end := l.leaf("end", "", "end", "end", "", 70, gSmallH)
-	main := l.seq(append(append([]box{start}, l.list(blocks)...), end), gVGap)
+	main := l.seq(append(append([]box{start}, l.items(blocks)...), end), gVGap)
 
 	root := box{}
 	root.add(main, gMargin, gMargin)
 	w, h := main.w, main.h
 	if bp != nil && len(bp.OnFailure) > 0 {
-		of := l.group("on_failure", "on failure: runs when the run fails", "", l.seq(l.list(bp.OnFailure), gVGap), false)
+		of := l.group("on_failure", "on failure: runs when the run fails", "", l.sequence(bp.OnFailure), false)
 		root.add(of, gMargin+main.w+gSideGap, gMargin)
 		w = main.w + gSideGap + of.w
 		if of.h > h {
@@ -243,17 +282,10 @@ func (l *layouter) leaf(id, ref, kind, label, sub string, w, h float64) box {
 		sideX: w, sideY: h / 2, nodes: []GraphNode{n}}
 }
 
-// statusWidthLine is statusLine with the widest status word in it.
+// statusWidthLine is the longest second line a run view can give a node:
+// its status icon and widest status word before the node's own text.
 func statusWidthLine(sub string) string {
 	return "✓ " + strings.Repeat("m", len("succeeded")) + " · " + sub
-}
-
-// statusLine is what a run view adds to a node's second line.
-func statusLine(n GraphNode) string {
-	if n.Status == "" {
-		return ""
-	}
-	return StatusIcon(n.Status) + " " + StatusWord(n.Status) + " · " + n.Sub
 }
 
 func truncate(s string, n int) string {
@@ -299,15 +331,26 @@ func (l *layouter) seq(items []box, gap float64) box {
 		if prev == nil {
 			b.entry, b.entryY = it.entry, y+it.entryY
 			b.sideX, b.sideY = dx+it.sideX, y+it.sideY
+			if it.ins != nil {
+				b.ins = shift(it.ins, dx, y)
+			}
 		} else {
-			b.edges = append(b.edges, edgeSpec{from: prev.exit, to: it.entry,
-				x1: left, y1: prevY + prev.exitY, x2: left, y2: y + it.entryY})
+			pdx := left - prev.axis
+			for _, o := range prev.outPorts() {
+				for _, in := range it.inPorts() {
+					b.edges = append(b.edges, edgeSpec{from: o.id, to: in.id,
+						x1: pdx + o.x, y1: prevY + o.y, x2: dx + in.x, y2: y + in.y, via: prevY + prev.h})
+				}
+			}
 		}
 		prev, prevY = &items[i], y
 		y += it.h + gap
 	}
 	b.h = y - gap
 	b.exit, b.exitY = prev.exit, prevY+prev.exitY
+	if prev.outs != nil {
+		b.outs = shift(prev.outs, left-prev.axis, prevY)
+	}
 	return b
 }
 
@@ -355,9 +398,13 @@ func (l *layouter) parallel(top box, cols []box, labels []string, bottom box, ga
 			b.edges = append(b.edges, edgeSpec{from: top.exit, to: bottom.entry,
 				x1: axis, y1: top.exitY, x2: axis + (ax-axis)*0.999, y2: yb + bottom.entryY, label: lbl})
 		} else {
-			b.edges = append(b.edges,
-				edgeSpec{from: top.exit, to: c.entry, x1: axis, y1: top.exitY, x2: ax, y2: y0 + c.entryY, label: lbl},
-				edgeSpec{from: c.exit, to: bottom.entry, x1: ax, y1: y0 + c.exitY, x2: axis, y2: yb + bottom.entryY, via: y0 + maxH})
+			for _, in := range c.inPorts() {
+				b.edges = append(b.edges, edgeSpec{from: top.exit, to: in.id, x1: axis, y1: top.exitY, x2: cx + in.x, y2: y0 + in.y, label: lbl})
+				lbl = ""
+			}
+			for _, o := range c.outPorts() {
+				b.edges = append(b.edges, edgeSpec{from: o.id, to: bottom.entry, x1: cx + o.x, y1: y0 + o.y, x2: axis, y2: yb + bottom.entryY, via: y0 + maxH})
+			}
 		}
 		x += cw + gHGap
 	}
@@ -381,6 +428,7 @@ func (l *layouter) group(kind, label, status string, body box, hasHeader bool) b
 	if hasHeader {
 		b.entryY = gGroupTop + gPad/2 + body.entryY
 	}
+
 	b.sideX, b.sideY = (w-body.w)/2+body.sideX, gGroupTop+gPad/2+body.sideY
 	return b
 }
@@ -397,7 +445,7 @@ func (l *layouter) node(n *flows.Node) box {
 		bottom := l.leaf(n.Ref+":join", "", "join", "join "+join, "", 90, gSmallH)
 		cols := make([]box, 0, len(n.Branches))
 		for _, br := range n.Branches {
-			cols = append(cols, l.seq(l.list(br), gVGap))
+			cols = append(cols, l.sequence(br))
 		}
 		b = l.parallel(top, cols, nil, bottom, gVGap)
 	case flows.TypeDecision:
@@ -409,11 +457,11 @@ func (l *layouter) node(n *flows.Node) box {
 		sort.Strings(names)
 		cols := make([]box, 0, len(names)+1)
 		for _, name := range names {
-			cols = append(cols, l.seq(l.list(n.Cases[name]), gVGap))
+			cols = append(cols, l.sequence(n.Cases[name]))
 		}
 		if len(n.Default) > 0 {
 			names = append(names, "default")
-			cols = append(cols, l.seq(l.list(n.Default), gVGap))
+			cols = append(cols, l.sequence(n.Default))
 		}
 		bottom := l.leaf(n.Ref+":merge", "", "merge", "", "", 14, 14)
 		b = l.parallel(top, cols, names, bottom, gCaseGap)
@@ -430,7 +478,7 @@ func (l *layouter) node(n *flows.Node) box {
 			label = "loop " + n.Ref + " · at most " + strconv.Itoa(n.MaxIterations) + " iterations"
 		}
 		head := l.leaf(n.Ref, n.Ref, n.Type, n.Ref, sub, 0, gNodeH)
-		body := l.seq(append([]box{head}, l.list(n.Do)...), gVGap)
+		body := l.seq(append([]box{head}, l.items(n.Do)...), gVGap)
 		status := head.nodes[0].Status
 		b = l.group(n.Type, label, status, body, true)
 		if n.Type == flows.TypeLoop && len(n.Do) > 0 {
@@ -476,7 +524,7 @@ func (l *layouter) side(n *flows.Node, b box) box {
 	var parts []box
 	var labels []string
 	if len(n.Catch) > 0 {
-		parts = append(parts, l.group("catch", "catch "+n.Ref, "", l.seq(l.list(n.Catch), gVGap), false))
+		parts = append(parts, l.group("catch", "catch "+n.Ref, "", l.sequence(n.Catch), false))
 		labels = append(labels, "catch")
 	}
 	if n.Compensate != nil {
@@ -486,7 +534,7 @@ func (l *layouter) side(n *flows.Node, b box) box {
 	if len(parts) == 0 {
 		return b
 	}
-	out := box{axis: b.axis, entry: b.entry, exit: b.exit, entryY: b.entryY, exitY: b.exitY, sideX: b.sideX, sideY: b.sideY}
+	out := box{axis: b.axis, entry: b.entry, exit: b.exit, entryY: b.entryY, exitY: b.exitY, sideX: b.sideX, sideY: b.sideY, ins: b.ins, outs: b.outs}
 	out.add(b, 0, 0)
 	x := b.w + gSideGap
 	y := 0.0

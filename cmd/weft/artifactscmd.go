@@ -25,7 +25,7 @@ type apiArtifact struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// cmdArtifacts lists a run's artifacts, or downloads one (DESIGN.md §15).
+// cmdArtifacts lists a run's artifacts, or downloads one (docs/operations.md).
 func cmdArtifacts(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := newFlags("artifacts", stderr)
 	srv, tok := clientFlags(fs)

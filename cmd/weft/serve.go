@@ -225,7 +225,7 @@ func defaultArtifactDir(db string) string {
 	return filepath.Join(filepath.Dir(path), "artifacts")
 }
 
-// authMode decides whether tokens are required (DESIGN.md §11).
+// authMode decides whether tokens are required (docs/operations.md).
 func authMode(mode string, addr net.Addr, tokens int) (required bool, reason string, err error) {
 	loopback := isLoopback(addr)
 	switch mode {
@@ -309,6 +309,11 @@ func loadDefinitions(ctx context.Context, st *store.Store, dirs []string, opt fl
 	failed := inPasses(flowDefs, func(d definition) error {
 		bp, err := flows.ParseWith(d.raw, st, opt)
 		if err != nil {
+			return err
+		}
+		if err := flows.CheckSubflowCycles(bp, func(name string, version int) (*flows.Blueprint, error) {
+			return st.GetFlow(ctx, name, version)
+		}); err != nil {
 			return err
 		}
 		v, _, err := st.PutFlow(ctx, bp)

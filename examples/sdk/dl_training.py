@@ -7,9 +7,9 @@ def build() -> Flow:
     f = Flow(
         "dl-training",
         title="Deep-learning training DAG",
-        description="Pulls labelled samples and category embeddings in parallel, builds a dataset, stops with an "
-                    "alert to the data team when its quality is poor, trains a small neural network, evaluates it "
-                    "and releases it or holds it back.",
+        description="A DAG: pulls labelled samples and category embeddings side by side, builds a dataset from "
+                    "both, stops with an alert to the data team when its quality is poor, trains a small neural "
+                    "network, evaluates it and releases it or holds it back.",
         input_schema={
             "type": "object",
             "properties": {
@@ -33,17 +33,18 @@ def build() -> Flow:
     min_quality = inp["min_quality"].or_default(0.9)
     min_accuracy = inp["min_accuracy"].or_default(0.85)
 
-    pull = f.fork("pull")
-    samples = pull.branch().block("samples", "data.pull", {
-        "source": inp["samples_url"].or_default("examples/data/sensor_samples.csv"), "limit": 5000})
-    vectors = pull.branch().block("vectors", "embeddings.pull", {
-        "source": inp["embeddings_url"].or_default("examples/data/category_embeddings.json")})
+    # A DAG: every block says what it waits for (.after); samples and
+    # vectors wait for nothing and start together.
+    samples = f.block("samples", "data.pull", {
+        "source": inp["samples_url"].or_default("examples/data/sensor_samples.csv"), "limit": 5000}).after()
+    vectors = f.block("vectors", "embeddings.pull", {
+        "source": inp["embeddings_url"].or_default("examples/data/category_embeddings.json")}).after()
 
     build_ = f.block("build", "dataset.build", {
         "samples": samples.output["samples"], "embeddings": vectors.output["embeddings"],
-        "test_fraction": 0.25, "seed": seed})
+        "test_fraction": 0.25, "seed": seed}).after(samples, vectors)
 
-    quality = f.decision("quality", if_(build_.output["quality"] >= min_quality, "ok", "bad"))
+    quality = f.decision("quality", if_(build_.output["quality"] >= min_quality, "ok", "bad")).after(build_)
     quality.case("ok").lambda_("quality_ok", {"quality": build_.output["quality"], "rows": build_.output["count"]})
     bad = quality.case("bad")
     bad.block("data_alert", "notify.team", {
@@ -56,11 +57,11 @@ def build() -> Flow:
     train = f.block("train", "dl.train", {
         "train": build_.output["train"], "hidden": inp["hidden"].or_default(6),
         "epochs": inp["epochs"].or_default(120), "learning_rate": inp["learning_rate"].or_default(0.5),
-        "seed": seed}, timeout="30m")
+        "seed": seed}, timeout="30m").after(build_, quality)
     evaluate = f.block("evaluate", "model.evaluate", {"model_uri": train.output["model_uri"],
-                                                      "test": build_.output["test"]})
+                                                      "test": build_.output["test"]}).after(train, build_)
 
-    gate = f.decision("release_gate", if_(evaluate.output["accuracy"] >= min_accuracy, "release", "hold"))
+    gate = f.decision("release_gate", if_(evaluate.output["accuracy"] >= min_accuracy, "release", "hold")).after(evaluate, train)
     gate.case("release").block("release", "model.release", {
         "model_uri": train.output["model_uri"], "accuracy": evaluate.output["accuracy"],
         "channel": inp["channel"].or_default("staging")})

@@ -1,4 +1,4 @@
-// Package artifact stores the bytes of artifacts (DESIGN.md §12) behind one
+// Package artifact stores the bytes of artifacts (docs/concepts.md) behind one
 // small interface, Blobs, with two implementations: a local folder (the
 // default, beside the SQLite file) and any S3-compatible service through
 // minio-go. Their metadata lives in the database (internal/store); this

@@ -1,5 +1,5 @@
 // Package dispatch delivers the tasks of HTTP blocks (dispatch.kind "http")
-// to the services that run them (DESIGN.md §7). The engine queues a step of
+// to the services that run them (docs/blocks.md). The engine queues a step of
 // block B on queue "http:B"; the Dispatcher long-polls those queues in
 // process, POSTs each task and reports the answer: 2xx JSON completes the
 // step with the body, 202 leaves the task leased until the service calls
@@ -318,7 +318,7 @@ func (d *Dispatcher) deliver(ctx context.Context, t engine.Task) {
 	}
 }
 
-// envelope is the body of an "envelope" delivery (DESIGN.md §7).
+// envelope is the body of an "envelope" delivery (docs/blocks.md).
 type envelope struct {
 	TaskID       string          `json:"task_id"`
 	RunID        string          `json:"run_id"`

@@ -37,7 +37,7 @@ type blockRow struct {
 	CreatedAt int64  `gorm:"column:created_at"`
 }
 
-// PutBlock stores def (DESIGN.md §3 version rules): without a version the
+// PutBlock stores def (docs/blocks.md version rules): without a version the
 // next number when the content changed, the latest when identical; an
 // explicit version with other content than stored is engine.ErrConflict.
 func (s *Store) PutBlock(ctx context.Context, def *blocks.Definition, raw []byte) (int, bool, error) {

@@ -1,4 +1,4 @@
--- Artifacts (DESIGN.md §12): the metadata of the files steps upload; the
+-- Artifacts (docs/concepts.md): the metadata of the files steps upload; the
 -- bytes are in the artifact store under store_key. A row appears only once
 -- its bytes are fully stored, in the transaction that checks the task's
 -- lease. Deleting a row (its run purged, or a redelivered task uploading

@@ -1,4 +1,4 @@
--- What a step printed (DESIGN.md §12): one row per line, in their own table
+-- What a step printed (docs/concepts.md): one row per line, in their own table
 -- so the runs list and the run page never read them. seq orders every
 -- line and is the read API's cursor. step_log_sizes counts each step's
 -- bytes for --max-log and remembers that its one truncation marker was

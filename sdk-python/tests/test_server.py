@@ -181,7 +181,7 @@ class ExampleFlowsTest(unittest.TestCase):
         self.assertEqual(run.status, "failed")
         self.assertIn("data quality 0.99 is below 0.999", run.error_message)
         self.assertEqual(run.step("data_alert").status, "succeeded")
-        self.assertEqual(run.step("train").status if run.step("train") else "not started", "not started")
+        self.assertEqual(run.step("train").status, "skipped")  # its dependency failed: upstream_failed
 
     def test_rag_eval_with_the_local_llm(self) -> None:
         run = self.c.wait(self.c.start("rag-eval", schema_defaults("rag-eval")).id, timeout=120)
@@ -499,7 +499,7 @@ class LiveFragmentSizeTest(unittest.TestCase):
                     rid = runs[name]
                     body, more = self.fetch(rid, held[name], seqs[name])
                     refreshes[name] += 1
-                    biggest[name] = max(biggest[name], len(body)); open("/work/runs/refresh-%s-%d.html" % (name, refreshes[name]), "w").write(body)
+                    biggest[name] = max(biggest[name], len(body))
                     seqs[name] = self.absorb(body, held[name], seqs[name])
                     if not more:
                         live.discard(name)

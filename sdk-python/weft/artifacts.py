@@ -1,4 +1,4 @@
-"""Artifacts (DESIGN.md §12): files that travel between steps by reference.
+"""Artifacts (docs/concepts.md): files that travel between steps by reference.
 
 A step stores a file with ``ctx.save_artifact(name, path_or_bytes)``: the
 bytes stream to ``PUT /api/v1/tasks/{task_id}/artifacts/{name}`` under the

@@ -32,7 +32,7 @@ handling, nested blocks), not sorted. Dict values keep the order you gave.
 import datetime
 import json
 import re
-from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Set, Tuple, TypeVar, Union
 
 from .errors import Problem, ValidationError
 from .expr import Expr, expr, lit, names_in_template
@@ -212,6 +212,11 @@ def _value_names(v: Any) -> Set[str]:
     return out
 
 
+_N = TypeVar("_N", bound="Node")
+
+TRIGGER_RULES = ("all_success", "all_done", "all_failed", "one_success", "one_failed", "none_failed", "always")
+
+
 class Node:
     """One block instance. Read its results with ``.output``, ``.input``,
     ``.status``, ``.attempts`` and ``.error``."""
@@ -226,6 +231,8 @@ class Node:
         self.optional = False
         self.compensate: Optional[Compensate] = None
         self._catch: Optional[Sequence] = None
+        self.depends_on: Optional[List[str]] = None
+        self.trigger_rule: Optional[str] = None
 
     # references ----------------------------------------------------------
     def _attr(self, name: str) -> Expr:
@@ -256,6 +263,26 @@ class Node:
     @property
     def error(self) -> Expr:
         return self._attr("error")
+
+    # DAG form ----------------------------------------------------------------
+    def after(self: "_N", *nodes: Union["Node", str], trigger_rule: Optional[str] = None) -> "_N":
+        """Run this block after ``nodes`` (blocks of the same list), making
+        the list a DAG: ``train.after(prep, stats)``. ``after()`` with no
+        node starts it at once. ``trigger_rule`` is one of
+        ``TRIGGER_RULES`` (default all_success)."""
+        refs = list(self.depends_on or [])
+        for n in nodes:
+            ref = n.ref if isinstance(n, Node) else n
+            if not isinstance(ref, str):
+                raise TypeError("after() takes blocks or refs, not %r" % (n,))
+            if ref not in refs:
+                refs.append(ref)
+        self.depends_on = refs
+        if trigger_rule is not None:
+            if trigger_rule not in TRIGGER_RULES:
+                raise ValueError("trigger_rule %r: use one of %s" % (trigger_rule, ", ".join(TRIGGER_RULES)))
+            self.trigger_rule = trigger_rule
+        return self
 
     # error handling --------------------------------------------------------
     def catch(self) -> "Sequence":
@@ -289,6 +316,10 @@ class Node:
             d["timeout"] = self.timeout
         if self.optional:
             d["optional"] = True
+        if self.depends_on is not None:
+            d["depends_on"] = list(self.depends_on)
+        if self.trigger_rule is not None:
+            d["trigger_rule"] = self.trigger_rule
         for k, v in self._nested():
             d[k] = v
         if self._catch is not None and self._catch.nodes:
@@ -813,11 +844,46 @@ def _exports(node: Node) -> Set[str]:
 
 
 def _check_seq(seq: Sequence, ptr: str, visible: FrozenSet[str], out: List[Problem]) -> FrozenSet[str]:
+    if any(n.depends_on is not None for n in seq.nodes):
+        return _check_dag(seq, ptr, visible, out)
     vis = set(visible)
     for i, n in enumerate(seq.nodes):
         _check_node(n, "%s/%d" % (ptr, i), frozenset(vis), out)
         vis |= _exports(n)
     return frozenset(vis)
+
+
+def _check_dag(seq: Sequence, ptr: str, visible: FrozenSet[str], out: List[Problem]) -> FrozenSet[str]:
+    """A DAG list: each block sees what it depends on, directly or not."""
+    index = {n.ref: i for i, n in enumerate(seq.nodes)}
+    seen: Dict[str, Set[str]] = {}
+    pending = list(seq.nodes)
+    while pending:
+        left = []
+        for n in pending:
+            deps = [d for d in (n.depends_on or []) if d in index]
+            if any(d not in seen for d in deps):
+                left.append(n)
+                continue
+            vis: Set[str] = set()
+            for d in deps:
+                vis |= seen[d]
+            _check_node(n, "%s/%d" % (ptr, index[n.ref]), frozenset(visible | vis), out)
+            seen[n.ref] = vis | _exports(n)
+        if len(left) == len(pending):
+            out.append(Problem(ptr, "cycle among %s: blocks that wait for each other never start"
+                               % ", ".join(n.ref for n in left)))
+            break
+        pending = left
+    for n in seq.nodes:
+        for d in n.depends_on or []:
+            if d not in index:
+                out.append(Problem("%s/%d/depends_on" % (ptr, index[n.ref]),
+                                   "%r is not a block of this list" % d))
+    vis_all = set(visible)
+    for n in seq.nodes:
+        vis_all |= _exports(n)
+    return frozenset(vis_all)
 
 
 def _check_node(n: Node, p: str, vis: FrozenSet[str], out: List[Problem]) -> None:
