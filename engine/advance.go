@@ -44,6 +44,14 @@ func advanceIn(bp *flows.Blueprint, run Run, ch change, now time.Time, v validat
 	if d.actor == "" {
 		d.actor = "engine"
 	}
+	if d.run.Status == RunWaiting {
+		// Waiting is running with only signal waits live: decide as
+		// running, then look again (settleWaiting).
+		if scope != "" {
+			return run, effects{}, errNeedAll
+		}
+		d.run.Status = RunRunning
+	}
 	if err := d.apply(ch); err != nil {
 		return run, effects{}, err
 	}
@@ -53,7 +61,57 @@ func advanceIn(bp *flows.Blueprint, run Run, ch change, now time.Time, v validat
 	if d.needAll {
 		return run, effects{}, errNeedAll
 	}
+	d.settleWaiting()
+	if d.needAll {
+		return run, effects{}, errNeedAll
+	}
 	return d.result()
+}
+
+// settleWaiting turns a running run whose live steps all wait for a
+// signal into a waiting one. Control blocks (decision, fork, map, loop)
+// are live while their children are, so only the other steps count. A
+// partial decision that would make the run waiting needs every step.
+func (d *decider) settleWaiting() {
+	if d.run.Status == RunRunning && d.onlySignalWaits() {
+		d.run.Status = RunWaiting
+	}
+}
+
+// onlySignalWaits reports whether some step waits for a signal and no
+// other step (control blocks aside) is live.
+func (d *decider) onlySignalWaits() bool {
+	signal := false
+	for _, st := range d.steps {
+		if st.Status.Finished() || isControl(st.Type) {
+			continue
+		}
+		if st.Status != StepWaiting || d.signalOf(st) == "" {
+			return false
+		}
+		signal = true
+	}
+	if signal {
+		d.wantAll()
+	}
+	return signal
+}
+
+// isControl reports whether steps of type t run while their children do.
+func isControl(t string) bool {
+	k := blockTable[t]
+	return k != nil && k.control()
+}
+
+// signalOf is the signal a waiting step waits for ("" for none).
+func (d *decider) signalOf(st *Step) string {
+	if st.Type != flows.TypeWait {
+		return ""
+	}
+	if n := d.node(st); n != nil {
+		return n.Signal
+	}
+	return ""
 }
 
 type decider struct {

@@ -57,10 +57,10 @@ func TestAdvanceMoves(t *testing.T) {
 	}{
 		{"start schedules first block", RunQueued, "", 0, change{Kind: chStart}, StepScheduled, nil, RunRunning},
 		{"start twice", RunRunning, StepScheduled, 1, change{Kind: chStart}, "", ErrInvalidState, ""},
-		{"complete claimed scheduled", RunRunning, StepScheduled, 1, change{Kind: chCompleted, Path: "a", Attempt: 1, Output: json.RawMessage(`1`), Claimed: &Claim{At: now, WorkerID: "w"}}, StepSucceeded, nil, RunRunning},
+		{"complete claimed scheduled", RunRunning, StepScheduled, 1, change{Kind: chCompleted, Path: "a", Attempt: 1, Output: json.RawMessage(`1`), Claimed: &Claim{At: now, WorkerID: "w"}}, StepSucceeded, nil, RunWaiting},
 		{"lease expiry of claimed scheduled", RunRunning, StepScheduled, 1, change{Kind: chLeaseExpired, Path: "a", Attempt: 1, Claimed: &Claim{At: now, WorkerID: "w"}}, StepScheduled, nil, RunRunning},
 		{"claimed report of old attempt", RunRunning, StepScheduled, 2, change{Kind: chCompleted, Path: "a", Attempt: 1, Claimed: &Claim{At: now, WorkerID: "w"}}, "", errStale, ""},
-		{"complete running", RunRunning, StepRunning, 1, change{Kind: chCompleted, Path: "a", Attempt: 1, Output: json.RawMessage(`1`)}, StepSucceeded, nil, RunRunning},
+		{"complete running", RunRunning, StepRunning, 1, change{Kind: chCompleted, Path: "a", Attempt: 1, Output: json.RawMessage(`1`)}, StepSucceeded, nil, RunWaiting},
 		{"complete succeeded", RunRunning, StepSucceeded, 1, change{Kind: chCompleted, Path: "a", Attempt: 1}, "", errStale, ""},
 		{"complete old attempt", RunRunning, StepRunning, 2, change{Kind: chCompleted, Path: "a", Attempt: 1}, "", errStale, ""},
 		{"complete on cancelled run", RunCancelled, StepCancelled, 1, change{Kind: chCompleted, Path: "a", Attempt: 1}, "", errStale, ""},

@@ -90,6 +90,9 @@ func (e *Engine) GetRun(ctx context.Context, id string, withSteps bool) (Run, er
 			return Run{}, err
 		}
 		overlayClaims(&r, leased)
+		if bp, err := e.store.GetFlow(ctx, r.Flow, r.Version); err == nil {
+			showWaiting(bp, &r)
+		}
 	}
 	r.Meta = nil
 	return r, nil
@@ -98,7 +101,7 @@ func (e *Engine) GetRun(ctx context.Context, id string, withSteps bool) (Run, er
 // settled reports whether WaitRun may return: the run finished, is paused
 // or waits for a signal.
 func settled(r Run) bool {
-	if r.Status.Finished() || r.Status == RunPaused {
+	if r.Status.Finished() || r.Status == RunPaused || r.Status == RunWaiting {
 		return true
 	}
 	for _, st := range r.Steps {

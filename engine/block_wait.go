@@ -2,7 +2,10 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/weftlabs/weft/flows"
@@ -58,6 +61,9 @@ func (d *decider) startWait(n *flows.Node, st *Step, sc *scope) {
 		if n.Timeout > 0 {
 			d.fx.Timers = append(d.fx.Timers, Timer{RunID: d.run.ID, Path: st.Path, Kind: TimerWaitTimeout, DueAt: d.now.Add(time.Duration(n.Timeout))})
 		}
+		if n.SLA > 0 {
+			d.fx.Timers = append(d.fx.Timers, Timer{RunID: d.run.ID, Path: st.Path, Kind: TimerSLA, DueAt: d.now.Add(time.Duration(n.SLA))})
+		}
 	case n.UntilValue != nil:
 		v, err := n.UntilValue.Eval(d.env(n.UntilValue.Names(), sc))
 		if err != nil {
@@ -99,4 +105,106 @@ func (d *decider) waitTimeout(n *flows.Node, st *Step) {
 	if n.Timeout > 0 {
 		d.fx.Timers = append(d.fx.Timers, Timer{RunID: d.run.ID, Path: st.Path, Kind: TimerWaitTimeout, DueAt: d.now.Add(time.Duration(n.Timeout))})
 	}
+}
+
+// slaPassed marks a human step whose SLA passed while it still waits; its
+// on_sla blocks then run (once: the flag is kept with the step, and the
+// timer that fired was deleted in this same transaction).
+func (d *decider) slaPassed(st *Step) error {
+	if st.Status != StepWaiting {
+		return fmt.Errorf("step %q is %s: %w", st.Path, st.Status, errStale)
+	}
+	if st.Control != nil && st.Control.SLAFired {
+		return fmt.Errorf("step %q: SLA already passed: %w", st.Path, errStale)
+	}
+	c := StepControl{}
+	if st.Control != nil {
+		c = *st.Control
+	}
+	c.SLAFired = true
+	st.Control = &c
+	d.touch(st)
+	detail := map[string]any{"signal": d.signalOf(st)}
+	if n := d.node(st); n != nil {
+		detail["sla"] = time.Duration(n.SLA).String()
+		if n.Assignee != "" {
+			detail["assignee"] = n.Assignee
+		}
+	}
+	d.event("step.sla_passed", st.Path, "", "", detail)
+	return nil
+}
+
+// escalation drives the on_sla blocks of a wait whose SLA passed. The
+// wait's sequence goes on only once they are done too.
+func (d *decider) escalation(n *flows.Node, st *Step, sc *scope) (result, *ErrorInfo) {
+	if len(n.OnSLA) == 0 || st.Control == nil || !st.Control.SLAFired || st.Status == StepCancelled {
+		return resDone, nil
+	}
+	res, _, e := d.seq(n.OnSLA, sc)
+	return res, e
+}
+
+// SignalRefused is the answer to a signal that the run does not wait for:
+// Waiting names the signals it does wait for (none when it waits for
+// nothing). It is an ErrInvalidState.
+type SignalRefused struct {
+	RunID   string
+	Name    string
+	Status  RunStatus
+	Waiting []string
+}
+
+func (e *SignalRefused) Error() string {
+	if len(e.Waiting) == 0 {
+		return fmt.Sprintf("run %s (%s) is not waiting for signal %q, and no wait of its flow listens for it", e.RunID, e.Status, e.Name)
+	}
+	return fmt.Sprintf("run %s is not waiting for signal %q; it waits for: %s", e.RunID, e.Name, strings.Join(e.Waiting, ", "))
+}
+
+// Is makes a refused signal an ErrInvalidState.
+func (e *SignalRefused) Is(target error) bool { return target == ErrInvalidState }
+
+// waitingSignals lists the signals the run's waiting steps wait for,
+// sorted, without repeats.
+func (d *decider) waitingSignals() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, st := range d.stepsInOrder() {
+		if st.Status != StepWaiting {
+			continue
+		}
+		if s := d.signalOf(st); s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// listens reports whether any wait of the flow waits for signal name.
+func (d *decider) listens(name string) bool {
+	for _, n := range d.bp.Nodes {
+		if n.Type == flows.TypeWait && n.Signal == name {
+			return true
+		}
+	}
+	return false
+}
+
+// checkForm validates a signal's payload against the waiting step's form.
+func checkForm(n *flows.Node, payload json.RawMessage) error {
+	if n == nil || n.FormSchema == nil {
+		return nil
+	}
+	ves := n.FormSchema.Validate(payload, "")
+	if len(ves) == 0 {
+		return nil
+	}
+	errs := make([]error, len(ves))
+	for i, v := range ves {
+		errs[i] = &flows.ValidationError{Pointer: v.Pointer, Msg: v.Msg + " (the form of wait \"" + n.Ref + "\")"}
+	}
+	return errors.Join(errs...)
 }

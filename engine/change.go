@@ -130,9 +130,18 @@ func (d *decider) apply(ch change) error {
 			return illegal("run "+r.ID, r.Status, ch.Kind)
 		}
 		if st := d.waitingFor(ch.Name); st != nil {
+			if err := checkForm(d.node(st), ch.Payload); err != nil {
+				return err
+			}
 			d.succeed(st, ch.Payload)
 			d.target = st.Path
 			return nil
+		}
+		// A signal may come before its wait is reached, and is kept until
+		// then; but not one no wait listens for, nor one for a run that
+		// waits only for others (nothing else moves it on).
+		if !d.listens(ch.Name) || r.Status == RunRunning && d.onlySignalWaits() {
+			return &SignalRefused{RunID: r.ID, Name: ch.Name, Status: r.Status, Waiting: d.waitingSignals()}
 		}
 		if r.Meta.Signals == nil {
 			r.Meta.Signals = map[string][]json.RawMessage{}
@@ -248,6 +257,8 @@ func (d *decider) applyTimer(t Timer) error {
 			return fmt.Errorf("step %q is %s: %w", st.Path, st.Status, errStale)
 		}
 		d.waitTimedOut(st)
+	case TimerSLA:
+		return d.slaPassed(st)
 	case TimerStepTimeout:
 		if (st.Status != StepRunning && st.Status != StepScheduled) || st.Attempt != t.Attempt {
 			return fmt.Errorf("step %q is %s at attempt %d: %w", st.Path, st.Status, st.Attempt, errStale)

@@ -155,6 +155,13 @@ func (d *decider) nodeStep(n *flows.Node, sc *scope) (result, *Step, *ErrorInfo)
 	if !st.Status.Finished() {
 		d.driveControl(n, st, sc)
 	}
+	if n.Type == flows.TypeWait {
+		if res, e := d.escalation(n, st, sc); res == resFailed {
+			return res, st, e
+		} else if res == resRunning && st.Status == StepSucceeded {
+			return resRunning, st, nil
+		}
+	}
 	switch st.Status {
 	case StepSucceeded, StepSkipped:
 		return resDone, st, nil

@@ -88,6 +88,7 @@ func preorder(bp *flows.Blueprint) map[string]int {
 			}
 			walk(n.Default)
 			walk(n.Catch)
+			walk(n.OnSLA)
 		}
 	}
 	walk(bp.Blocks)

@@ -55,6 +55,9 @@ type Store interface {
 	// ChildRuns lists the ids of runs started by runID's subflow steps.
 	ChildRuns(ctx context.Context, runID string) ([]string, error)
 	ListRuns(ctx context.Context, f RunFilter) (RunPage, error)
+	// WaitingSteps lists the wait steps of waiting runs, oldest run
+	// first, at most limit.
+	WaitingSteps(ctx context.Context, limit int) ([]WaitingStep, error)
 	// PurgeRuns deletes up to limit finished runs finished before t.
 	PurgeRuns(ctx context.Context, before time.Time, limit int) (int, error)
 
@@ -189,6 +192,7 @@ const (
 	TimerStepTimeout = "step_timeout" // an attempt ran past the step timeout
 	TimerRetry       = "retry"        // reserved
 	TimerRunTimeout  = "run_timeout"  // the blueprint's timeout
+	TimerSLA         = "sla"          // a human step's SLA passed
 )
 
 // Timer is a due time for one run.
@@ -238,4 +242,5 @@ type StepControl struct {
 	Iteration int             `json:"iteration,omitempty"` // loop: current iteration (0-based)
 	Winner    int             `json:"winner,omitempty"`    // fork any: 1 + the winning branch
 	Handled   bool            `json:"handled,omitempty"`   // a failure handled by catch
+	SLAFired  bool            `json:"sla_fired,omitempty"` // wait: the SLA passed; on_sla runs
 }

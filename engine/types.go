@@ -21,9 +21,12 @@ type RunStatus string
 
 // Run statuses (docs/concepts.md).
 const (
-	RunQueued    RunStatus = "queued"
-	RunRunning   RunStatus = "running"
-	RunPaused    RunStatus = "paused"
+	RunQueued  RunStatus = "queued"
+	RunRunning RunStatus = "running"
+	RunPaused  RunStatus = "paused"
+	// RunWaiting: running, but every live step waits for a signal (a
+	// human step); nothing is scheduled or running.
+	RunWaiting   RunStatus = "waiting"
 	RunSucceeded RunStatus = "succeeded"
 	RunFailed    RunStatus = "failed"
 	RunCancelled RunStatus = "cancelled"
@@ -85,6 +88,8 @@ type Run struct {
 	StartedAt      *time.Time      `json:"started_at"`
 	FinishedAt     *time.Time      `json:"finished_at"`
 	Steps          []Step          `json:"steps,omitempty"`
+	// WaitingFor lists the steps that wait for a signal (with the steps).
+	WaitingFor []SignalWait `json:"waiting_for,omitempty"`
 
 	// Rev guards concurrent writers (optimistic locking); Meta is the
 	// engine's bookkeeping. Neither is part of the API.

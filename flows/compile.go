@@ -193,6 +193,7 @@ func (c *compiler) collect(seq []*Node, ptr string, parent *Node, inBody, main b
 		}
 		body := inBody || n.Type == TypeMap || n.Type == TypeLoop
 		c.collect(n.Catch, p+"/catch", n, inBody, main)
+		c.collect(n.OnSLA, p+"/on_sla", n, inBody, main)
 		for _, name := range c.caseNames(n) {
 			c.collect(n.Cases[name], p+"/cases/"+escape(name), n, inBody, main)
 		}
@@ -257,7 +258,7 @@ var typeKeys = map[string][]string{
 	TypeMap:      {"items", "do", "concurrency"},
 	TypeLoop:     {"do", "while", "max_iterations"},
 	TypeLambda:   {"expr"},
-	TypeWait:     {"duration", "until", "signal"},
+	TypeWait:     {"duration", "until", "signal", "assignee", "form", "sla", "on_sla"},
 	TypeSubflow:  {"flow", "input"},
 	TypeFail:     {"message"},
 }
@@ -352,6 +353,7 @@ func (c *compiler) node(n *Node, scope []string) {
 		n.ExprProg = c.expr(n.Expr, p+"/expr", scope)
 	case TypeWait:
 		c.wait(n, scope)
+		c.seq(n.OnSLA, scope)
 	case TypeSubflow:
 		if n.Flow != "" && !c.bad[p+"/flow"] {
 			name, ver, err := SplitNameVersion(n.Flow)
@@ -402,6 +404,27 @@ func (c *compiler) wait(n *Node, scope []string) {
 	}
 	if keys["timeout"] && keys["duration"] {
 		c.fail(p+"/timeout", "\"timeout\" applies to a wait on a signal or until; a duration wait ends by itself")
+	}
+	if n.Signal == "" {
+		for _, k := range []string{"assignee", "form", "sla", "on_sla"} {
+			if keys[k] {
+				c.fail(p+"/"+k, "%q applies to a wait for a signal (a human step); this wait has no \"signal\"", k)
+			}
+		}
+	}
+	if keys["on_sla"] && !keys["sla"] {
+		c.fail(p+"/on_sla", "\"on_sla\" runs when the \"sla\" passes; add an \"sla\" duration such as \"4h\"")
+	}
+	if keys["sla"] && n.Timeout > 0 && n.SLA >= n.Timeout {
+		c.fail(p+"/sla", "sla (%s) is not shorter than timeout (%s); the wait would time out before its SLA passes", n.SLA, n.Timeout)
+	}
+	if len(n.Form) > 0 && !c.bad[p+"/form"] {
+		s, err := jsoncheck.Compile(n.Form)
+		if err != nil {
+			c.fail(p+"/form", "form is not a usable JSON Schema: %s", err)
+		} else {
+			n.FormSchema = s
+		}
 	}
 	if n.Until != "" && !c.bad[p+"/until"] {
 		n.UntilValue = c.value(n.Until, p+"/until", scope)

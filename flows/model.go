@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/weftlabs/weft/blocks"
+	"github.com/weftlabs/weft/blocks/jsoncheck"
 )
 
 // Block types. An external block has Type "" and names a Block definition.
@@ -105,6 +106,13 @@ type Node struct {
 	Duration blocks.Duration `json:"duration,omitempty"`
 	Until    string          `json:"until,omitempty"` // RFC 3339, may be a ${} template
 	Signal   string          `json:"signal,omitempty"`
+	// A wait for a signal may be a human step: who should act, the JSON
+	// Schema its payload must satisfy, and how long it may wait before
+	// the on_sla blocks run (once, while the wait goes on).
+	Assignee string          `json:"assignee,omitempty"`
+	Form     json.RawMessage `json:"form,omitempty"`
+	SLA      blocks.Duration `json:"sla,omitempty"`
+	OnSLA    []*Node         `json:"on_sla,omitempty"`
 
 	// subflow
 	Flow string `json:"flow,omitempty"` // "name" or "name@version"
@@ -120,6 +128,7 @@ type Node struct {
 	ItemsProg    *Expr              `json:"-"` // map
 	WhileProg    *Expr              `json:"-"` // loop
 	UntilValue   *Value             `json:"-"` // wait
+	FormSchema   *jsoncheck.Schema  `json:"-"` // wait: the compiled form
 	MessageValue *Value             `json:"-"` // fail
 	FlowName     string             `json:"-"` // subflow
 	FlowVersion  int                `json:"-"` // subflow; 0 = latest at start

@@ -17,6 +17,8 @@ type Engine interface {
 	WaitRun(ctx context.Context, id string, timeout time.Duration) (engine.Run, error)
 	ListRuns(ctx context.Context, f engine.RunFilter) (engine.RunPage, error)
 	Events(ctx context.Context, runID string, afterSeq int64, limit int) ([]engine.Event, error)
+	// WaitingForYou lists the steps of waiting runs, oldest run first.
+	WaitingForYou(ctx context.Context, limit int) ([]engine.SignalWait, error)
 
 	Cancel(ctx context.Context, runID, actor string) error
 	Pause(ctx context.Context, runID, actor string) error

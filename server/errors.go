@@ -23,10 +23,12 @@ type errorBody struct {
 }
 
 type errorInfo struct {
-	Code      string                   `json:"code"`
-	Message   string                   `json:"message"`
-	Details   []*flows.ValidationError `json:"details,omitempty"`
-	RequestID string                   `json:"request_id,omitempty"`
+	Code    string                   `json:"code"`
+	Message string                   `json:"message"`
+	Details []*flows.ValidationError `json:"details,omitempty"`
+	// Waiting: the signals a run waits for, when it refused another.
+	Waiting   []string `json:"waiting,omitempty"`
+	RequestID string   `json:"request_id,omitempty"`
 }
 
 // apiError is an error a handler returns with its status and code decided.
@@ -106,7 +108,14 @@ func (s *Server) classify(err error, c echo.Context) (int, errorInfo) {
 	var mbe *http.MaxBytesError
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
+	var sr *engine.SignalRefused
 	switch {
+	case errors.As(err, &sr):
+		w := sr.Waiting
+		if w == nil {
+			w = []string{}
+		}
+		return http.StatusConflict, errorInfo{Code: "not_waiting", Message: sr.Error(), Waiting: w}
 	case errors.As(err, &ae):
 		return ae.status, errorInfo{Code: ae.code, Message: ae.msg, Details: ae.details}
 	case errors.As(err, &tl):

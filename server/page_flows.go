@@ -33,8 +33,14 @@ func (s *Server) getOverviewPage(c echo.Context) error {
 	if page.NextCursor == "" {
 		window = "all " + strconv.Itoa(len(page.Runs)) + " runs"
 	}
+	waits, err := s.deps.Engine.WaitingForYou(ctx, 50)
+	if err != nil {
+		return err
+	}
 	p := s.page(c, "Overview", "overview")
-	return renderPage(c, http.StatusOK, ui.OverviewPage(p, ui.BuildOverview(page.Runs, st, window, s.now())))
+	d := ui.BuildOverview(page.Runs, st, window, s.now())
+	d.Waiting = ui.BuildWaiting(waits, s.now())
+	return renderPage(c, http.StatusOK, ui.OverviewPage(p, d))
 }
 
 // getFlowsPage lists every flow.
@@ -175,7 +181,7 @@ func (s *Server) getUploadPage(c echo.Context) error {
 }
 
 func (s *Server) renderUpload(c echo.Context, status int, d ui.UploadData) error {
-	p := s.page(c, "Upload a flow", "flows", ui.Crumb{Label: "Flows", Href: "/flows"}, ui.Crumb{Label: "Upload"})
+	p := s.page(c, "Upload flows and blocks", "flows", ui.Crumb{Label: "Flows", Href: "/flows"}, ui.Crumb{Label: "Upload"})
 	return renderPage(c, status, ui.UploadPage(p, d))
 }
 
@@ -198,46 +204,31 @@ func (s *Server) postUploadPage(c echo.Context) error {
 	}
 	if strings.TrimSpace(text) == "" {
 		return s.renderUpload(c, http.StatusBadRequest, ui.BuildUploadProblems(text, []*flows.ValidationError{
-			{Msg: "nothing to upload: choose a .json file or paste the blueprint"}}))
+			{Msg: "nothing to upload: choose a .json file or paste a flow or block definition (or several)"}}))
 	}
 	if conductor.Looks([]byte(text)) {
 		return s.uploadConductor(c, text)
 	}
-	bp, err := flows.ParseWith([]byte(text), s.deps.Catalog, s.parseOptions())
+	results, problems, err := s.upload(ctx, text)
 	if err != nil {
-		ps := flows.Problems(err)
-		if len(ps) == 0 {
-			ps = []*flows.ValidationError{{Msg: err.Error()}}
-		}
-		return s.renderUpload(c, http.StatusUnprocessableEntity, ui.BuildUploadProblems(text, ps))
-	}
-	versions, _ := s.deps.Catalog.FlowVersions(ctx, bp.Name)
-	prev := 0
-	for _, v := range versions {
-		prev = max(prev, v)
-	}
-	v, created, err := s.deps.Catalog.PutFlow(ctx, bp)
-	if err != nil {
-		if errors.Is(err, engine.ErrConflict) {
-			return s.renderUpload(c, http.StatusConflict, ui.BuildUploadProblems(text, []*flows.ValidationError{{Pointer: "/version",
-				Msg: "version " + strconv.Itoa(bp.Version) + " already exists with different content; leave out version to store the next one"}}))
-		}
 		return err
 	}
-	res := &ui.UploadResult{Name: bp.Name, Version: v, Created: created}
-	if created && prev > 0 && prev != v {
-		if old, err := s.deps.Catalog.GetFlow(ctx, bp.Name, prev); err == nil {
-			full := ui.Diff(ui.PrettyJSON(old.Raw), ui.PrettyJSON([]byte(text)))
-			res.Prev = prev
-			res.Added, res.Removed = ui.DiffChanged(full)
-			res.Diff = ui.DiffContext(full, 3)
+	if len(problems) > 0 {
+		status := http.StatusUnprocessableEntity
+		if len(results) > 0 {
+			status = http.StatusConflict
 		}
+		d := ui.BuildUploadProblems(text, problems)
+		d.Results = results
+		return s.renderUpload(c, status, d)
 	}
 	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
+	for _, r := range results {
+		if r.Created {
+			status = http.StatusCreated
+		}
 	}
-	return s.renderUpload(c, status, ui.UploadData{Result: res})
+	return s.renderUpload(c, status, ui.UploadData{Results: results})
 }
 
 // uploadConductor imports Conductor definitions uploaded on the page:
@@ -255,7 +246,7 @@ func (s *Server) uploadConductor(c echo.Context, text string) error {
 		}
 		return err
 	}
-	res := &ui.UploadResult{Conductor: true, Created: true}
+	res := ui.UploadResult{Kind: "flow", Conductor: true, Created: true}
 	for _, b := range ans.Blocks {
 		res.Stored = append(res.Stored, "block "+b.Name+" v"+strconv.Itoa(b.Version))
 	}
@@ -266,7 +257,7 @@ func (s *Server) uploadConductor(c echo.Context, text string) error {
 	for _, n := range ans.Notes {
 		res.Notes = append(res.Notes, n.Pointer+": "+n.Message)
 	}
-	return s.renderUpload(c, http.StatusCreated, ui.UploadData{Result: res})
+	return s.renderUpload(c, http.StatusCreated, ui.UploadData{Results: []ui.UploadResult{res}})
 }
 
 // getBlocksPage lists block definitions.

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -42,5 +43,9 @@ func (s *Server) getRunJSONText(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	c.Response().Header().Set("X-Content-Type-Options", "nosniff")
-	return c.String(http.StatusOK, ui.PrettyJSON(raw))
+	text := ui.PrettyJSON(raw)
+	if max, err := strconv.Atoi(c.QueryParam("max")); err == nil && max > 0 {
+		text, _ = ui.Cut(text, max)
+	}
+	return c.String(http.StatusOK, text)
 }

@@ -239,10 +239,21 @@ func (s *Server) postSignalPage(c echo.Context) error {
 	if name == "" {
 		return s.pageError(c, http.StatusBadRequest, "The signal needs a name.", "Go back and enter the name the wait block listens for.")
 	}
+	if c.FormValue("mode") == "form" {
+		// A human step's form: its fields make the payload.
+		p, err := s.formPayload(c, id, name)
+		if err != nil {
+			return err
+		}
+		payload = string(p)
+	}
 	if err := jsonError(payload); err != nil {
 		return s.pageError(c, http.StatusBadRequest, "The payload is not valid JSON: "+err.Error()+".", "Go back and fix it.")
 	}
 	if err := s.deps.Engine.Signal(c.Request().Context(), id, name, json.RawMessage(payload), actorOf(c)); err != nil {
+		if ps := flows.Problems(err); len(ps) > 0 {
+			return s.pageError(c, http.StatusUnprocessableEntity, "The form was refused: "+problemText(ps)+".", "Go back and fix the fields named; the run keeps waiting.")
+		}
 		return s.engineError(c, err, "Run "+quote(id))
 	}
 	return c.Redirect(http.StatusSeeOther, ui.RunHref(id)+"?done=signal")
@@ -257,4 +268,52 @@ func jsonError(s string) error {
 	}
 	var v any
 	return json.Unmarshal([]byte(s), &v)
+}
+
+// formPayload builds a signal's payload from the fields of the waiting
+// step's form.
+func (s *Server) formPayload(c echo.Context, id, name string) (json.RawMessage, error) {
+	run, err := s.deps.Engine.GetRun(c.Request().Context(), id, true)
+	if err != nil {
+		return nil, s.engineError(c, err, "Run "+quote(id))
+	}
+	for _, w := range run.WaitingFor {
+		if w.Signal != name || len(w.Form) == 0 {
+			continue
+		}
+		form := ui.BuildStartForm(w.Form)
+		values, err := c.FormParams()
+		if err != nil {
+			return nil, err
+		}
+		payload, ok := form.Fill(func(k string) (string, bool) {
+			v, present := values[k]
+			if !present || len(v) == 0 {
+				return "", false
+			}
+			return v[0], true
+		})
+		if !ok {
+			var bad []string
+			for _, f := range form.Fields {
+				if f.Error != "" {
+					bad = append(bad, f.Name+": "+f.Error)
+				}
+			}
+			if form.Error != "" {
+				bad = append(bad, form.Error)
+			}
+			return nil, s.pageError(c, http.StatusUnprocessableEntity, "The form was refused: "+strings.Join(bad, "; ")+".", "Go back and fix the fields named; the run keeps waiting.")
+		}
+		return payload, nil
+	}
+	return nil, s.pageError(c, http.StatusConflict, "Run "+id+" is not waiting for "+quote(name)+" with a form.", "Reload the run's page to see what it waits for.")
+}
+
+func problemText(ps []*flows.ValidationError) string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Error()
+	}
+	return strings.Join(out, "; ")
 }

@@ -85,7 +85,7 @@ func parseStatuses(v string) ([]engine.RunStatus, error) {
 	if v == "" {
 		return nil, nil
 	}
-	known := []engine.RunStatus{engine.RunQueued, engine.RunRunning, engine.RunPaused, engine.RunSucceeded,
+	known := []engine.RunStatus{engine.RunQueued, engine.RunRunning, engine.RunWaiting, engine.RunPaused, engine.RunSucceeded,
 		engine.RunFailed, engine.RunCancelled, engine.RunTimedOut}
 	var out []engine.RunStatus
 	for _, s := range strings.Split(v, ",") {
@@ -97,7 +97,7 @@ func parseStatuses(v string) ([]engine.RunStatus, error) {
 			}
 		}
 		if !ok {
-			return nil, badRequest("status %q is not a run status; use queued, running, paused, succeeded, failed, cancelled or timed_out", s)
+			return nil, badRequest("status %q is not a run status; use queued, running, waiting, paused, succeeded, failed, cancelled or timed_out", s)
 		}
 	}
 	return out, nil

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -160,8 +161,17 @@ func TestRunsAPI(t *testing.T) {
 
 		// The run waits for approval; a signal finishes it.
 		got := b.waitRun(t, run.ID, hasWaiting)
-		if got.Status != "running" {
+		if got.Status != "waiting" {
 			t.Fatalf("waiting run status %s", got.Status)
+		}
+		var listed struct{ Runs []apiRun }
+		b.as(t, auth.Viewer, "GET", "/api/v1/runs?status=waiting", nil).want(t, 200).decode(t, &listed)
+		if len(listed.Runs) != 1 || listed.Runs[0].ID != run.ID || listed.Runs[0].Status != "waiting" {
+			t.Fatalf("?status=waiting = %+v", listed.Runs)
+		}
+		nw := b.as(t, auth.Operator, "POST", "/api/v1/runs/"+run.ID+"/signals/deploy", `{}`).wantError(t, 409, "not_waiting")
+		if !strings.Contains(nw.Error.Message, "it waits for: approval") {
+			t.Fatalf("409 should name the signal the run waits for: %s", nw.Error.Message)
 		}
 		b.as(t, auth.Viewer, "POST", "/api/v1/runs/"+run.ID+"/signals/approval", `{"by": "alice"}`).wantError(t, 403, "forbidden")
 		b.as(t, auth.Operator, "POST", "/api/v1/runs/"+run.ID+"/signals/approval", `{"by": "alice"}`).want(t, 204)
@@ -381,6 +391,53 @@ func TestReportWithNext(t *testing.T) {
 		done := b.waitRun(t, run.ID, func(r apiRun) bool { return r.Status == "succeeded" || r.Status == "failed" })
 		if done.Status != "succeeded" || done.Output["y"] != float64(1) {
 			t.Fatalf("run = %+v", done)
+		}
+	})
+}
+
+// A human step through the API: its form checks the payload (422 with
+// pointers, the run keeps waiting), the run shows what it waits for.
+func TestHumanStepAPI(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, open storeOpener) {
+		b := setupAPI(t, open, apiOptions{})
+		b.call(t, "POST", "/api/v1/flows", "", `{"name": "review", "blocks": [
+			{"ref": "approve", "type": "wait", "signal": "approval", "assignee": "reviewers", "sla": "4h",
+			 "form": {"type": "object", "required": ["ok"], "properties": {"ok": {"type": "boolean"}, "note": {"type": "string", "maxLength": 5}}}}],
+			"output": "${approve.output}"}`).want(t, 201)
+		var run apiRun
+		b.call(t, "POST", "/api/v1/flows/review/runs", "", `{}`).want(t, 201).decode(t, &run)
+		var got struct {
+			Status     string `json:"status"`
+			WaitingFor []struct {
+				Signal   string          `json:"signal"`
+				Assignee string          `json:"assignee"`
+				SLA      string          `json:"sla"`
+				SLADueAt *time.Time      `json:"sla_due_at"`
+				Form     json.RawMessage `json:"form"`
+			} `json:"waiting_for"`
+		}
+		b.call(t, "GET", "/api/v1/runs/"+run.ID+"/wait?timeout=10s", "", nil).want(t, 200).decode(t, &got)
+		if got.Status != "waiting" || len(got.WaitingFor) != 1 || got.WaitingFor[0].Assignee != "reviewers" ||
+			got.WaitingFor[0].SLA != "4h0m0s" || got.WaitingFor[0].SLADueAt == nil || len(got.WaitingFor[0].Form) == 0 {
+			t.Fatalf("waiting run = %+v", got)
+		}
+		e := b.call(t, "POST", "/api/v1/runs/"+run.ID+"/signals/approval", "", `{"ok": "yes", "note": "much too long"}`).wantError(t, 422, "validation_failed")
+		paths := map[string]bool{}
+		for _, d := range e.Error.Details {
+			paths[d.Path] = true
+		}
+		if len(e.Error.Details) != 2 || !paths["/ok"] || !paths["/note"] {
+			t.Fatalf("422 details = %+v, want /ok and /note", e.Error.Details)
+		}
+		b.call(t, "GET", "/api/v1/runs/"+run.ID, "", nil).want(t, 200).decode(t, &got)
+		if got.Status != "waiting" {
+			t.Fatalf("after a bad payload the run is %s, want waiting", got.Status)
+		}
+		b.call(t, "POST", "/api/v1/runs/"+run.ID+"/signals/approval", "", `{"ok": true}`).want(t, 204)
+		done := b.waitRun(t, run.ID, func(r apiRun) bool { return r.Status == "succeeded" })
+		if done.Output["ok"] != true {
+			t.Fatalf("output = %+v", done.Output)
 		}
 	})
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+
+	"github.com/aymanbagabas/go-udiff"
 )
 
 // DiffLine is one line of a line diff: Op is ' ', '+' or '-'.
@@ -25,69 +27,58 @@ func PrettyJSON(raw []byte) string {
 	return out.String()
 }
 
-// maxDiffLines bounds the quadratic diff; longer texts are compared by
-// their common prefix and suffix only.
-const maxDiffLines = 3000
-
-// Diff is a line diff of a and b (longest common subsequence).
+// Diff is a line diff of a and b (Myers' algorithm, as in the Go tools'
+// own diff): unchanged lines, and each change as its removed lines before
+// its added ones. Line endings (CRLF from a browser's text area, a final
+// newline or not) are not changes.
 func Diff(a, b string) []DiffLine {
-	al, bl := splitLines(a), splitLines(b)
-	// trim the common prefix and suffix first: flows change little
-	p := 0
-	for p < len(al) && p < len(bl) && al[p] == bl[p] {
-		p++
+	a, b = normalizeText(a), normalizeText(b)
+	// Context as long as the text: one hunk holding every line.
+	u, err := udiff.ToUnifiedDiff("a", "b", a, udiff.Lines(a, b), strings.Count(a, "\n")+1)
+	if err != nil {
+		// Edits computed from a itself always apply; keep a safe answer.
+		u = udiff.UnifiedDiff{}
 	}
-	s := 0
-	for s < len(al)-p && s < len(bl)-p && al[len(al)-1-s] == bl[len(bl)-1-s] {
-		s++
-	}
+	al := splitLines(a)
 	var out []DiffLine
-	for i := 0; i < p; i++ {
-		out = append(out, DiffLine{Op: " ", Text: al[i], A: i + 1, B: i + 1})
+	i, j := 0, 0 // lines of a and b passed
+	equalTo := func(n int) {
+		for i < n {
+			out = append(out, DiffLine{Op: " ", Text: al[i], A: i + 1, B: j + 1})
+			i++
+			j++
+		}
 	}
-	ma, mb := al[p:len(al)-s], bl[p:len(bl)-s]
-	if len(ma)*len(mb) > maxDiffLines*maxDiffLines/4 {
-		for i, t := range ma {
-			out = append(out, DiffLine{Op: "-", Text: t, A: p + i + 1})
-		}
-		for i, t := range mb {
-			out = append(out, DiffLine{Op: "+", Text: t, B: p + i + 1})
-		}
-	} else {
-		n, m := len(ma), len(mb)
-		lcs := make([][]int32, n+1)
-		for i := range lcs {
-			lcs[i] = make([]int32, m+1)
-		}
-		for i := n - 1; i >= 0; i-- {
-			for j := m - 1; j >= 0; j-- {
-				if ma[i] == mb[j] {
-					lcs[i][j] = lcs[i+1][j+1] + 1
-				} else {
-					lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-				}
-			}
-		}
-		i, j := 0, 0
-		for i < n || j < m {
-			switch {
-			case i < n && j < m && ma[i] == mb[j]:
-				out = append(out, DiffLine{Op: " ", Text: ma[i], A: p + i + 1, B: p + j + 1})
+	for _, h := range u.Hunks {
+		equalTo(h.FromLine - 1)
+		for _, l := range h.Lines {
+			text := strings.TrimSuffix(l.Content, "\n")
+			switch l.Kind {
+			case udiff.Delete:
+				out = append(out, DiffLine{Op: "-", Text: text, A: i + 1})
 				i++
-				j++
-			case j < m && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
-				out = append(out, DiffLine{Op: "+", Text: mb[j], B: p + j + 1})
+			case udiff.Insert:
+				out = append(out, DiffLine{Op: "+", Text: text, B: j + 1})
 				j++
 			default:
-				out = append(out, DiffLine{Op: "-", Text: ma[i], A: p + i + 1})
+				out = append(out, DiffLine{Op: " ", Text: text, A: i + 1, B: j + 1})
 				i++
+				j++
 			}
 		}
 	}
-	for k := 0; k < s; k++ {
-		out = append(out, DiffLine{Op: " ", Text: al[len(al)-s+k], A: len(al) - s + k + 1, B: len(bl) - s + k + 1})
-	}
+	equalTo(len(al))
 	return out
+}
+
+// normalizeText makes line endings LF and ends the text with one newline.
+func normalizeText(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.TrimRight(s, "\n\r \t")
+	if s == "" {
+		return ""
+	}
+	return s + "\n"
 }
 
 // DiffChanged counts added and removed lines.

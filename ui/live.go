@@ -30,6 +30,9 @@ func DeferLargeJSON(d *RunData) {
 	deferOne := func(j *JSONView, step, part string) {
 		if j.Large && !j.Empty() {
 			j.Src = JSONHref(d.Run.ID, step, part)
+			if j.Full != "" {
+				j.Src += "&max=" + strconv.Itoa(MaxShownJSON)
+			}
 			j.Text = ""
 		}
 	}

@@ -114,8 +114,15 @@ type EventView struct {
 
 // WaitView is a wait block waiting for a signal.
 type WaitView struct {
-	Path   string
-	Signal string
+	Path     string
+	Signal   string
+	Assignee string
+	Since    string
+	SLA      string
+	SLALeft  string
+	Overdue  bool
+	// Form is the payload form of a human step (nil without one).
+	Form *StartForm
 }
 
 // RerunForm is the rerun-from-a-block editor.
@@ -136,8 +143,10 @@ func BuildRunData(run engine.Run, bp *flows.Blueprint, events []engine.Event, se
 	}
 	d := RunData{Run: RunRowOf(run, now), Input: NewJSONView("run-input", run.Input), Output: NewJSONView("run-output", run.Output),
 		Error: run.Error, Parent: run.ParentRunID, Live: !run.Status.Finished(), Selected: selected}
+	d.Input.limit(JSONHref(run.ID, "", "input"))
+	d.Output.limit(JSONHref(run.ID, "", "output"))
 	d.CanCancel = !run.Status.Finished()
-	d.CanPause = run.Status == engine.RunRunning || run.Status == engine.RunQueued
+	d.CanPause = run.Status == engine.RunRunning || run.Status == engine.RunWaiting || run.Status == engine.RunQueued
 	d.CanResume = run.Status == engine.RunPaused
 	d.CanRetry = run.Status == engine.RunFailed || run.Status == engine.RunTimedOut || run.Status == engine.RunCancelled
 
@@ -155,6 +164,8 @@ func BuildRunData(run engine.Run, bp *flows.Blueprint, events []engine.Event, se
 			Input: NewJSONView("in-"+s.Path, s.Input), Output: NewJSONView("out-"+s.Path, s.Output), Error: s.Error,
 			Started: WhenPtr(s.StartedAt), Duration: Span(s.StartedAt, s.FinishedAt, now), ChildRunID: s.ChildRunID,
 			Open: s.Path == selected}
+		sv.Input.limit(JSONHref(run.ID, s.Path, "input"))
+		sv.Output.limit(JSONHref(run.ID, s.Path, "output"))
 		if sv.Kind == "" {
 			sv.Kind = "task"
 		}
@@ -171,7 +182,7 @@ func BuildRunData(run engine.Run, bp *flows.Blueprint, events []engine.Event, se
 		}
 		if s.Status == engine.StepWaiting && s.Type == flows.TypeWait && bp != nil {
 			if n := bp.Nodes[s.Ref]; n != nil && n.Signal != "" {
-				d.Waits = append(d.Waits, WaitView{Path: s.Path, Signal: n.Signal})
+				d.Waits = append(d.Waits, waitView(n, s, now))
 			}
 		}
 		d.Steps = append(d.Steps, sv)
@@ -245,4 +256,22 @@ func shortHash(h string) string {
 		return h[:12] + "…"
 	}
 	return h
+}
+
+func waitView(n *flows.Node, s engine.Step, now time.Time) WaitView {
+	w := WaitView{Path: s.Path, Signal: n.Signal, Assignee: n.Assignee}
+	since := s.CreatedAt
+	if s.StartedAt != nil {
+		since = *s.StartedAt
+	}
+	w.Since = Duration(now.Sub(since))
+	if n.SLA > 0 {
+		w.SLA = time.Duration(n.SLA).String()
+		w.SLALeft, w.Overdue = slaText(since.Add(time.Duration(n.SLA)), s.Control != nil && s.Control.SLAFired, now)
+	}
+	if len(n.Form) > 0 {
+		f := BuildStartForm(n.Form)
+		w.Form = &f
+	}
+	return w
 }

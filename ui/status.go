@@ -46,7 +46,7 @@ func StatusWord(status string) string {
 
 // RunStatuses lists run statuses in display order.
 var runStatusOrder = []engine.RunStatus{
-	engine.RunQueued, engine.RunRunning, engine.RunPaused, engine.RunSucceeded,
+	engine.RunQueued, engine.RunRunning, engine.RunWaiting, engine.RunPaused, engine.RunSucceeded,
 	engine.RunFailed, engine.RunCancelled, engine.RunTimedOut,
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/a-h/templ"
 
@@ -208,8 +209,8 @@ func TestGoldenPages(t *testing.T) {
 	})
 	full := Diff(PrettyJSON(bp1.Raw), PrettyJSON(bp2.Raw))
 	add, del := DiffChanged(full)
-	upOK := UploadData{Result: &UploadResult{Name: "house-prices", Version: 2, Created: true, Prev: 1,
-		Diff: DiffContext(full, 2), Added: add, Removed: del}}
+	upOK := UploadData{Results: []UploadResult{{Kind: "flow", Name: "house-prices", Version: 2, Created: true, Prev: 1,
+		Diff: DiffContext(full, 2), Added: add, Removed: del}}}
 
 	def := &blocks.Definition{Name: "model.train", Version: 2, Title: "Train a model", Dispatch: blocks.Dispatch{Kind: "worker", Queue: "gpu"},
 		InputSchema: json.RawMessage(`{"type":"object","required":["dataset"]}`),
@@ -352,6 +353,26 @@ func TestDiff(t *testing.T) {
 	if got, want := strings.Join(ops, ","), " a,-b, c, d,+e"; got != want {
 		t.Fatalf("got %s, want %s", got, want)
 	}
+	for _, tc := range []struct{ name, a, b, want string }{
+		{"a changed value: removed before added", "{\n  \"a\": 1,\n  \"b\": 2\n}", "{\n  \"a\": 1,\n  \"b\": 3\n}",
+			` {,   "a": 1,,-  "b": 2,+  "b": 3, }`},
+		{"the same text from a browser (CRLF, no final newline)", "{\n  \"a\": 1\n}\n", "{\r\n  \"a\": 1\r\n}",
+			` {,   "a": 1, }`},
+		{"a key added before the closing brace", "{\n  \"a\": 1\n}\n", "{\n  \"a\": 1,\n  \"b\": 2\n}",
+			` {,-  "a": 1,+  "a": 1,,+  "b": 2, }`},
+	} {
+		var ops []string
+		d := Diff(tc.a, tc.b)
+		for _, l := range d {
+			ops = append(ops, l.Op+l.Text)
+		}
+		if got := strings.Join(ops, ","); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+		if add, del := DiffChanged(d); tc.a == tc.b && add+del != 0 {
+			t.Errorf("%s: +%d -%d for equal texts", tc.name, add, del)
+		}
+	}
 }
 
 func TestStatusChartScalesToData(t *testing.T) {
@@ -369,6 +390,28 @@ func TestStatusChartScalesToData(t *testing.T) {
 	}
 	if total != 3 || ch.Max < 1 {
 		t.Fatalf("got %d runs in buckets (max %d), want 3", total, ch.Max)
+	}
+}
+
+func TestLargeJSONIsCut(t *testing.T) {
+	t.Parallel()
+	big := json.RawMessage(`{"text": "` + strings.Repeat("é", 40<<10) + `"}`) // 80 KB
+	at := t0
+	run := engine.Run{ID: "r1", Flow: "f", Version: 1, Status: engine.RunSucceeded, Input: json.RawMessage(`{}`), Output: big,
+		CreatedAt: at, StartedAt: &at, FinishedAt: &at,
+		Steps: []engine.Step{{Path: "s", Ref: "s", Status: engine.StepSucceeded, Output: big, CreatedAt: at, StartedAt: &at, FinishedAt: &at},
+			{Path: "small", Ref: "small", Status: engine.StepSucceeded, Output: json.RawMessage(`1`), CreatedAt: at, StartedAt: &at, FinishedAt: &at}}}
+	d := BuildRunData(run, nil, nil, "", "", t0)
+	for _, j := range []JSONView{d.Output, d.Steps[0].Output} {
+		if len(j.Text) > MaxShownJSON+200 || !strings.Contains(j.Text, "cut here") || !utf8.ValidString(j.Text) || j.Full == "" || j.Size != "80.0 KB" {
+			t.Fatalf("%s: %d bytes shown, full %q, size %q", j.ID, len(j.Text), j.Full, j.Size)
+		}
+	}
+	if d.Steps[0].Output.Full != "/runs/r1/json?part=output&step=s" {
+		t.Fatalf("full value link %q", d.Steps[0].Output.Full)
+	}
+	if d.Steps[1].Output.Full != "" || d.Steps[1].Output.Text != "1" {
+		t.Fatalf("a small value was cut: %+v", d.Steps[1].Output)
 	}
 }
 

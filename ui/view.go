@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/weftlabs/weft/blocks"
 	"github.com/weftlabs/weft/engine"
@@ -87,6 +88,8 @@ type StatusCount struct {
 
 // OverviewData is the overview page.
 type OverviewData struct {
+	// Waiting lists the steps of waiting runs, oldest run first.
+	Waiting []WaitingRow
 	Chart   StatusChart
 	Window  string
 	Totals  []StatusCount
@@ -291,11 +294,13 @@ type UploadData struct {
 	Text     string
 	Lines    []SourceLine
 	Problems []Problem // not tied to a line
-	Result   *UploadResult
+	// Results are the definitions stored, blocks first.
+	Results []UploadResult
 }
 
-// UploadResult is a stored upload.
+// UploadResult is one stored definition of an upload.
 type UploadResult struct {
+	Kind    string // "flow" or "block"
 	Name    string
 	Version int
 	Created bool
@@ -309,6 +314,21 @@ type UploadResult struct {
 	Diff      []DiffLine
 	Added     int
 	Removed   int
+}
+
+// SetDiff keeps the changes from version prev, with 3 lines of context.
+func (r *UploadResult) SetDiff(prev int, full []DiffLine) {
+	r.Prev = prev
+	r.Added, r.Removed = DiffChanged(full)
+	r.Diff = DiffContext(full, 3)
+}
+
+// Href is the stored version's page.
+func (r UploadResult) Href() string {
+	if r.Kind == "block" {
+		return BlockHref(r.Name) + "?version=" + strconv.Itoa(r.Version)
+	}
+	return FlowVersionHref(r.Name, r.Version)
 }
 
 // BuildUploadProblems places each validation error on the line its pointer
@@ -541,6 +561,47 @@ type JSONView struct {
 	// Text is fetched from: the live refresh leaves large JSON out.
 	Hash string
 	Src  string
+	// Full, set when Text was cut at MaxShownJSON, links to the whole
+	// value; Size says how large it is.
+	Full string
+	Size string
+}
+
+// MaxShownJSON is how much of one JSON value a page shows; the rest is a
+// link away.
+const MaxShownJSON = 64 << 10
+
+// Cut keeps the first max bytes of text (whole characters) and says that
+// the rest was left out; ok is false when text fits.
+func Cut(text string, max int) (string, bool) {
+	if len(text) <= max {
+		return text, false
+	}
+	i := max
+	for i > 0 && !utf8.RuneStart(text[i]) {
+		i--
+	}
+	return text[:i] + "\n… (cut here: the whole value is " + Bytes(len(text)) + ")", true
+}
+
+// Bytes formats a size: 900 B, 12.5 KB, 3.2 MB.
+func Bytes(n int) string {
+	switch {
+	case n < 1024:
+		return strconv.Itoa(n) + " B"
+	case n < 1<<20:
+		return strconv.FormatFloat(float64(n)/1024, 'f', 1, 64) + " KB"
+	}
+	return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MB"
+}
+
+// limit cuts a value larger than MaxShownJSON, linking full to the whole.
+func (j *JSONView) limit(full string) {
+	if t, cut := Cut(j.Text, MaxShownJSON); cut {
+		j.Size = Bytes(len(j.Text))
+		j.Text, j.Full, j.Large = t, full, true
+		j.Hash = textHash(t)
+	}
 }
 
 // NewJSONView pretty-prints raw.

@@ -76,16 +76,22 @@ func TestDuplicateKeys(t *testing.T) {
 
 func TestSuggest(t *testing.T) {
 	t.Parallel()
-	keys := []string{"input", "block", "ref", "timeout"}
+	keys := []string{"input", "block", "ref", "timeout", "do"}
 	for got, want := range map[string]string{
+		"id":      ` (did you mean "ref"?)`,
+		"uses":    ` (did you mean "block"?)`,
+		"with":    ` (did you mean "input"?)`,
 		"inptu":   ` (did you mean "input"?)`,
 		"blok":    ` (did you mean "block"?)`,
 		"tim":     ` (did you mean "timeout"?)`,
-		"zzzzzzz": "; allowed here: input, block, ref, timeout",
+		"zzzzzzz": "; allowed here: input, block, ref, timeout, do",
 	} {
 		if s := jsoncheck.Suggest(got, keys); s != want {
 			t.Errorf("%s: got %q, want %q", got, s, want)
 		}
+	}
+	if s := jsoncheck.Suggest("id", []string{"name", "dispatch"}); s != ` (did you mean "name"?)` {
+		t.Errorf("id in a block definition: got %q", s)
 	}
 	if s := jsoncheck.Suggest("x", nil); s != "" {
 		t.Errorf("no candidates: got %q", s)

@@ -302,6 +302,13 @@ func isIndex(s string) bool {
 // Suggest returns ` (did you mean "x"?)` for the closest candidate, or a
 // list of allowed keys when none is close, or "" without candidates.
 func Suggest(got string, candidates []string) string {
+	for _, want := range synonyms[strings.ToLower(got)] {
+		for _, c := range candidates {
+			if c == want {
+				return fmt.Sprintf(" (did you mean %q?)", c)
+			}
+		}
+	}
 	best, bestD := "", 1<<30
 	for _, c := range candidates {
 		if len(got) >= 2 && strings.HasPrefix(strings.ToLower(c), strings.ToLower(got)) {
@@ -321,6 +328,27 @@ func Suggest(got string, candidates []string) string {
 		return ""
 	}
 	return "; allowed here: " + strings.Join(candidates, ", ")
+}
+
+// synonyms are the words other workflow tools use for a key, by the keys
+// they mean here (the first one allowed where the word was written wins):
+// spelling distance alone would take "id" for "do".
+var synonyms = map[string][]string{
+	"id":         {"ref", "name"},
+	"key":        {"ref", "name"},
+	"step":       {"ref"},
+	"uses":       {"block"},
+	"task":       {"block"},
+	"params":     {"input"},
+	"parameters": {"input"},
+	"inputs":     {"input", "input_schema"},
+	"with":       {"input"},
+	"steps":      {"blocks", "do"},
+	"tasks":      {"blocks"},
+	"needs":      {"depends_on"},
+	"after":      {"depends_on"},
+	"condition":  {"expr"},
+	"when":       {"expr"},
 }
 
 // distance is the Damerau (optimal string alignment) edit distance.

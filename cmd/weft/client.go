@@ -116,6 +116,7 @@ type apiRun struct {
 	} `json:"error"`
 	CreatedAt  time.Time  `json:"created_at"`
 	FinishedAt *time.Time `json:"finished_at"`
+	WaitingFor []apiWait  `json:"waiting_for"`
 	Steps      []struct {
 		Path   string `json:"path"`
 		Type   string `json:"type"`

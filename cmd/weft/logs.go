@@ -27,6 +27,7 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	srv, tok := clientFlags(fs)
 	step := fs.String("step", "", "only this step's log (its path, e.g. train or each[2].score)")
 	follow := fs.Bool("follow", false, "keep printing new lines until the step (or, without --step, the run) ends")
+	fs.BoolVar(follow, "f", false, "short for --follow")
 	asJSON := fs.Bool("json", false, "print each line as JSON")
 	fs.Usage = usage(fs, "logs RUN [flags]", "Print what a run's steps logged, oldest first: time, level, step#attempt, message.")
 	if err := parse(fs, reorder(args, fs), getenv); err != nil {

@@ -23,7 +23,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	wait := fs.Bool("wait", false, "follow the run: print each step's status change, then the output JSON")
 	version := fs.Int("version", 0, "flow version (default latest)")
 	key := fs.String("idempotency-key", "", "the same key returns the same run")
-	fs.Usage = usage(fs, "run FLOW [flags]", "Start a run of FLOW. Without --wait it prints the run's id.\nWith --wait it exits 0 when the run succeeded, 1 otherwise.")
+	fs.Usage = usage(fs, "run FLOW [flags]", "Start a run of FLOW. Without --wait it prints the run's id.\nWith --wait it exits 0 when the run succeeded, 1 when it failed, was cancelled\nor timed out, and 3 when it waits for a signal (printing how to send it).")
 	if err := parse(fs, reorder(args, fs), getenv); err != nil {
 		return err
 	}
@@ -71,10 +71,7 @@ func follow(ctx context.Context, c *client, r apiRun, stdout, stderr io.Writer) 
 				line += ": " + st.Error.Message
 			}
 			fmt.Fprintln(stderr, line)
-			if st.Status == "waiting" && st.Type == "wait" {
-				fmt.Fprintf(stderr, "  %-24s approve or reject it at %s/runs/%s (or POST a signal to /api/v1/runs/%s/signals/NAME)\n",
-					"", c.base, r.ID, r.ID)
-			}
+
 		}
 	}
 	show(r)
@@ -100,6 +97,19 @@ func follow(ctx context.Context, c *client, r apiRun, stdout, stderr io.Writer) 
 		if r.Status != lastStatus {
 			fmt.Fprintf(stderr, "run %s: %s\n", r.ID, r.Status)
 			lastStatus = r.Status
+		}
+		if r.Status == "waiting" {
+			// Only people move it on now: say how, and stop following.
+			for _, w := range r.WaitingFor {
+				who := ""
+				if w.Assignee != "" {
+					who = " (for " + w.Assignee + ")"
+				}
+				fmt.Fprintf(stderr, "run %s waits for the signal %q at %s%s; send it with:\n  weft signal %s %s --payload '{...}' --server %s\n",
+					r.ID, w.Signal, w.Path, who, r.ID, w.Signal, c.base)
+			}
+			fmt.Fprintf(stderr, "or open %s/runs/%s\n", c.base, r.ID)
+			return &exitError{code: 3, msg: "stopped following run " + r.ID + ": it waits for a signal (it goes on once it gets it)"}
 		}
 		if !finished(r.Status) && (r.Status == "paused" || waitingStep(r)) {
 			// The server answers at once while a run waits for a person.

@@ -427,3 +427,13 @@ WHERE f.version = (SELECT max(version) FROM flow_defs g WHERE g.name = f.name) A
 	}
 	return out, nil
 }
+
+// Names lists the names of the stored block definitions (for "did you
+// mean" hints), sorted.
+func (s *Store) Names() []string {
+	var out []string
+	if err := s.db.Raw("SELECT DISTINCT name FROM block_defs ORDER BY name").Scan(&out).Error; err != nil {
+		return nil
+	}
+	return out
+}

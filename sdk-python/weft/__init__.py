@@ -31,7 +31,7 @@ from .flow import (
     duration,
 )
 from .schema import validate as validate_schema
-from .types import TERMINAL_STATUSES, Deployed, HeartbeatResult, Run, RunPage, Step, Task
+from .types import TERMINAL_STATUSES, Deployed, HeartbeatResult, Run, RunPage, SignalWait, Step, Task
 from .worker import JsonFormatter, TaskContext, Worker, configure_logging
 
 __version__ = "0.1.0"
@@ -67,6 +67,7 @@ __all__ = [
     "Run",
     "RunPage",
     "Sequence",
+    "SignalWait",
     "Step",
     "Subflow",
     "TERMINAL_STATUSES",

@@ -214,6 +214,25 @@ class Client:
         """Deliver a signal (the payload becomes the wait block's output)."""
         self._call("POST", "/runs/" + _q(run_id) + "/signals/" + _q(name), payload if payload is not None else {})
 
+    def waiting_runs(self, limit: Optional[int] = None) -> RunPage:
+        """Runs whose live steps all wait for a signal (``status=waiting``), newest first."""
+        return self.runs(status="waiting", limit=limit)
+
+    def approve(self, run_id: str, payload: Any = None, *, signal: Optional[str] = None) -> str:
+        """Send the signal the run waits for and return its name. With
+        several waiting, name one with ``signal=`` (ValueError lists them)."""
+        names: List[str] = []
+        for w in self.run(run_id).waiting_for:
+            if w.signal not in names:
+                names.append(w.signal)
+        if signal is None:
+            if len(names) != 1:
+                raise ValueError("run %s waits for %s; pass signal= with one of them"
+                                 % (run_id, ", ".join(names) if names else "no signal"))
+            signal = names[0]
+        self.signal(run_id, signal, payload if payload is not None else {"approved": True})
+        return signal
+
     def _action(self, run_id: str, action: str, body: Any = None) -> Optional[Run]:
         out = self._call("POST", "/runs/" + _q(run_id) + "/" + action, body if body is not None else {})
         return Run.from_json(out) if isinstance(out, dict) and "id" in out else None

@@ -372,23 +372,54 @@ class Wait(Node):
     type = "wait"
 
     def __init__(self, owner: "Sequence", ref: str, signal: Optional[str], duration_: Optional[DurationLike],
-                 until: Any) -> None:
+                 until: Any, assignee: Optional[str] = None, form: Optional[Mapping[str, Any]] = None,
+                 sla: Optional[DurationLike] = None) -> None:
         super().__init__(owner, ref)
         if signal is None and duration_ is None and until is None:
             raise ValueError("wait %r: give a signal, a duration or until" % ref)
+        if signal is None and (assignee is not None or form is not None or sla is not None):
+            raise ValueError("wait %r: assignee, form and sla apply to a wait for a signal" % ref)
         self.signal = signal
         self.duration = duration(duration_)
         self.until = until
+        self.assignee = assignee
+        self.form = dict(form) if form is not None else None
+        self.sla = duration(sla)
+        #: Blocks that run once when the SLA passes while the step still waits.
+        self.on_sla: Optional["Sequence"] = None
+
+    def escalate(self) -> "Sequence":
+        """The on_sla blocks (run once when the SLA passes while still waiting)."""
+        if self.sla is None:
+            raise ValueError("wait %r: on_sla needs an sla" % self.ref)
+        if self.on_sla is None:
+            self.on_sla = Sequence(self._flow, self)
+        return self.on_sla
 
     def _fields(self) -> List[Tuple[str, Any]]:
         out: List[Tuple[str, Any]] = []
         if self.signal is not None:
             out.append(("signal", self.signal))
+        if self.assignee is not None:
+            out.append(("assignee", self.assignee))
+        if self.form is not None:
+            out.append(("form", self.form))
+        if self.sla is not None:
+            out.append(("sla", self.sla))
         if self.duration is not None:
             out.append(("duration", self.duration))
         if self.until is not None:
             out.append(("until", _value(self.until)))
         return out
+
+    def _nested(self) -> List[Tuple[str, Any]]:
+        if self.on_sla is not None and self.on_sla.nodes:
+            return [("on_sla", self.on_sla.to_list())]
+        return []
+
+    def _children(self) -> Iterator[Tuple[str, "Sequence"]]:
+        if self.on_sla is not None and self.on_sla.nodes:
+            yield "/on_sla", self.on_sla
 
 
 class Subflow(Node):
@@ -457,9 +488,13 @@ class Sequence:
         return self._add(n)
 
     def wait(self, ref: str, *, signal: Optional[str] = None, duration: Optional[DurationLike] = None,
-             until: Any = None, timeout: Optional[DurationLike] = None, optional: bool = False) -> Wait:
-        """Wait for a named signal (human approval), a duration or a time."""
-        n = Wait(self, ref, signal, duration, until)
+             until: Any = None, timeout: Optional[DurationLike] = None, optional: bool = False,
+             assignee: Optional[str] = None, form: Optional[Mapping[str, Any]] = None,
+             sla: Optional[DurationLike] = None) -> Wait:
+        """Wait for a named signal (human approval), a duration or a time. A
+        human step may name an ``assignee``, a ``form`` (JSON Schema of the
+        payload) and an ``sla``; ``.escalate()`` holds its on_sla blocks."""
+        n = Wait(self, ref, signal, duration, until, assignee, form, sla)
         n._options(None, timeout, optional, None)
         return self._add(n)
 

@@ -7,7 +7,7 @@ object as received, so fields added later on the server stay reachable.
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-__all__ = ["Task", "Run", "Step", "RunPage", "Deployed", "HeartbeatResult", "TERMINAL_STATUSES"]
+__all__ = ["Task", "Run", "Step", "SignalWait", "RunPage", "Deployed", "HeartbeatResult", "TERMINAL_STATUSES"]
 
 #: Run statuses after which nothing happens any more.
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
@@ -79,6 +79,28 @@ class Step:
 
 
 @dataclass(frozen=True)
+class SignalWait:
+    """A step waiting for a signal (a human step when it names an assignee,
+    a form or an SLA), as a run's ``waiting_for`` lists it."""
+
+    path: str
+    ref: str
+    signal: str
+    assignee: str = ""
+    form: Any = None
+    since: Optional[str] = None
+    sla: str = ""
+    sla_due_at: Optional[str] = None
+    sla_passed: bool = False
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "SignalWait":
+        return cls(path=str(d.get("path") or ""), ref=str(d.get("ref") or ""), signal=str(d.get("signal") or ""),
+                   assignee=str(d.get("assignee") or ""), form=d.get("form"), since=d.get("since"),
+                   sla=str(d.get("sla") or ""), sla_due_at=d.get("sla_due_at"), sla_passed=bool(d.get("sla_passed")))
+
+
+@dataclass(frozen=True)
 class Run:
     """A run as the API answers it."""
 
@@ -94,21 +116,29 @@ class Run:
     started_at: Optional[str] = None
     finished_at: Optional[str] = None
     steps: Tuple[Step, ...] = ()
+    #: The steps waiting for a signal (filled when the run was read with its steps).
+    waiting_for: Tuple[SignalWait, ...] = ()
     raw: Dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "Run":
         steps = tuple(Step.from_json(s) for s in (d.get("steps") or []) if isinstance(s, Mapping))
+        waits = tuple(SignalWait.from_json(w) for w in (d.get("waiting_for") or []) if isinstance(w, Mapping))
         return cls(id=str(d.get("id", "")), flow=str(d.get("flow") or ""), version=int(d.get("version") or 0),
                    status=str(d.get("status") or ""), input=d.get("input"), output=d.get("output"),
                    error=d.get("error"), idempotency_key=d.get("idempotency_key"),
                    created_at=d.get("created_at"), started_at=d.get("started_at"),
-                   finished_at=d.get("finished_at"), steps=steps, raw=dict(d))
+                   finished_at=d.get("finished_at"), steps=steps, waiting_for=waits, raw=dict(d))
 
     @property
     def finished(self) -> bool:
         """True once the run reached a terminal status."""
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def waiting(self) -> bool:
+        """True while only signals (people) can move the run on."""
+        return self.status == "waiting"
 
     @property
     def error_message(self) -> str:

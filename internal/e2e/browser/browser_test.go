@@ -324,7 +324,7 @@ func TestBrowserJourney(t *testing.T) {
 		live = append(live, r.ID)
 	}
 	run(t, ctx, "bulk cancel: confirm",
-		chromedp.Navigate(b.url+"/runs?flow=e2e-pipeline&status=running&status=queued"),
+		chromedp.Navigate(b.url+"/runs?flow=e2e-pipeline&status=running&status=waiting&status=queued"),
 		clickNav(tid("bulk-cancel")),
 		chromedp.WaitVisible(tid("bulk-count")),
 		shots.shot("bulk-confirm"),

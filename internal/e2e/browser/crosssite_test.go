@@ -94,7 +94,7 @@ func TestBrowserCrossSiteRequestsChangeNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.waitRun(t, real.ID, func(r engine.Run) bool { return r.Status == engine.RunRunning })
+	b.waitRun(t, real.ID, func(r engine.Run) bool { return r.Status == engine.RunWaiting })
 
 	page := strings.ReplaceAll(strings.ReplaceAll(forgingPage, "WEFT", b.url), "RUN", real.ID)
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -142,8 +142,8 @@ func TestBrowserCrossSiteRequestsChangeNothing(t *testing.T) {
 		t.Errorf("runs = %d, want only the real one", len(page1.Runs))
 	}
 	r, err := b.eng.GetRun(ctx, real.ID, false)
-	if err != nil || r.Status != engine.RunRunning {
-		t.Errorf("the real run is %s (%v), want still running", r.Status, err)
+	if err != nil || r.Status != engine.RunWaiting {
+		t.Errorf("the real run is %s (%v), want still waiting for its approval", r.Status, err)
 	}
 	toks, err := b.st.ListTokens(ctx)
 	if err != nil || len(toks) != 0 {

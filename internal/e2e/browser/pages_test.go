@@ -193,7 +193,7 @@ func TestRunActionsOverHTTP(t *testing.T) {
 	for _, step := range []struct {
 		action string
 		want   engine.RunStatus
-	}{{"pause", engine.RunPaused}, {"resume", engine.RunRunning}} {
+	}{{"pause", engine.RunPaused}, {"resume", engine.RunWaiting}} {
 		resp, _ := postForm(t, c, b.url+"/runs/"+r.ID+"/"+step.action, tok)
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/runs/"+r.ID+"?done="+step.action {
 			t.Fatalf("%s: got %d to %q", step.action, resp.StatusCode, resp.Header.Get("Location"))
