@@ -146,3 +146,12 @@ func TestLiveRefreshCapsNewHistoryRows(t *testing.T) {
 		t.Errorf("the newest rows were not the ones sent")
 	}
 }
+
+// A run with no timestamps (zero times) still gets a timeline, at once.
+func TestTimelineOfARunWithoutTimes(t *testing.T) {
+	t.Parallel()
+	tl := BuildTimeline(engine.Run{Steps: []engine.Step{{Path: "a", Status: engine.StepScheduled}}}, t0, nil)
+	if len(tl.Ticks) == 0 || len(tl.Ticks) > 13 || len(tl.Rows) != 1 {
+		t.Errorf("ticks %d, rows %d", len(tl.Ticks), len(tl.Rows))
+	}
+}

@@ -110,7 +110,9 @@ func BuildTimeline(run engine.Run, now time.Time, href func(path string) string)
 	}
 	step := niceStep(total, 6)
 	tl.SpanMS, tl.TickMS = max(total.Milliseconds(), 1), max(step.Milliseconds(), 1)
-	for d := time.Duration(0); d <= total; d += step {
+	// At most a dozen ticks, whatever the span (a run without timestamps
+	// spans centuries, and d would overflow).
+	for d := time.Duration(0); d >= 0 && d <= total && len(tl.Ticks) <= 12; d += step {
 		tl.Ticks = append(tl.Ticks, Tick{Pct: float64(d) / float64(total) * 100, Label: "+" + Duration(d)})
 	}
 	return tl
