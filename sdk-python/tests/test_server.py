@@ -154,7 +154,7 @@ class ExampleFlowsTest(unittest.TestCase):
         expected = json.loads(out)
         run = self.c.start("house-prices", schema_defaults("house-prices"))
         run = self.c.wait(run.id, timeout=60)
-        self.assertEqual(run.status, "running")  # parked on the approval signal
+        self.assertEqual(run.status, "waiting")  # parked on the approval signal
         self.assertEqual(run.step("approve").status, "waiting")
         self.c.signal(run.id, "approval", {"by": "alice"})
         run = self.c.wait(run.id, timeout=60)
