@@ -119,13 +119,25 @@ func (d *Definition) check() []*ValidationError {
 				fail("/dispatch/headers/"+jsoncheck.Escape(k), "%s", msg)
 			}
 		}
+	case DispatchKubernetes:
+		d.checkKubernetes(fail)
 	case DispatchWorker:
 		if IsHTTPQueue(d.Dispatch.Queue) {
 			fail("/dispatch/queue", "queue %q is reserved: queues starting %q belong to HTTP blocks", d.Dispatch.Queue, httpQueuePrefix)
 		}
+		if IsKubernetesQueue(d.Dispatch.Queue) {
+			fail("/dispatch/queue", "queue %q is reserved: queues starting %q belong to kubernetes blocks", d.Dispatch.Queue, kubeQueuePrefix)
+		}
 		for k, set := range map[string]bool{"url": d.Dispatch.URL != "", "method": d.Dispatch.Method != "", "headers": d.Dispatch.Headers != nil, "body": d.Dispatch.Body != ""} {
 			if set {
 				fail("/dispatch/"+k, "%q applies to http blocks only; remove it or use kind \"http\"", k)
+			}
+		}
+	}
+	if d.Dispatch.Kind != DispatchKubernetes {
+		for k, set := range d.Dispatch.kubeOnly() {
+			if set {
+				fail("/dispatch/"+k, "%q applies to kubernetes blocks only; remove it or use kind \"kubernetes\"", k)
 			}
 		}
 	}
