@@ -38,6 +38,7 @@ type serveOptions struct {
 	maxArtifact, maxOutput    int64
 	dispatchConcurrency       int
 	logLevel, logFormat       string
+	kube                      *kubeOptions
 }
 
 func serveFlags(fs *flag.FlagSet) *serveOptions {
@@ -57,6 +58,7 @@ func serveFlags(fs *flag.FlagSet) *serveOptions {
 	fs.IntVar(&o.dispatchConcurrency, "dispatch-concurrency", 16, "HTTP block requests in flight at most")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	o.kube = kubeFlags(fs)
 	return o
 }
 
@@ -149,12 +151,18 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if retention == 0 {
 		retention = -1 // 0 keeps finished runs forever
 	}
+	kubeCfg, err := o.kube.kubeConfig(getenv, public)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	stk := startStack(ctx, st, stackOptions{
 		engine: engine.Config{Retention: retention, AfterClaimFunc: afterClaim},
 		server: server.Config{PublicURL: public, MaxBodyBytes: o.maxBody, MaxLogBytes: o.maxLog, MaxArtifactBytes: o.maxArtifact, MaxOutputBytes: o.maxOutput,
 			AuthRequired: required, AuthReason: reason, MinCronInterval: cronMin},
 		artifacts: blobs,
 		dispatch:  &dispatch.Config{PublicURL: public, Concurrency: o.dispatchConcurrency, DrainTimeout: 3 * time.Second},
+		kube:      kubeCfg,
 		registry:  reg,
 		log:       log,
 	})
