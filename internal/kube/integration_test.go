@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -21,7 +22,7 @@ import (
 )
 
 // namespace creates a namespace for one test.
-func namespace(t *testing.T, name string) string {
+func namespace(t testing.TB, name string) string {
 	t.Helper()
 	c := needCluster(t)
 	_, err := c.Client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
@@ -35,20 +36,23 @@ func namespace(t *testing.T, name string) string {
 // name, with each distinct UID: a Job created twice for one attempt shows
 // as two UIDs under one name, or two names for one task and attempt.
 type jobLog struct {
-	mu      sync.Mutex
-	uids    map[string]map[string]bool // name -> uids
-	created map[string]time.Time       // name -> creation as first seen
-	deleted map[string]bool
-	stop    func()
+	mu       sync.Mutex
+	uids     map[string]map[string]bool // name -> uids
+	created  map[string]time.Time       // name -> creation as first seen
+	complete map[string]time.Time       // name -> first seen Complete
+	run      map[string]string          // name -> run id
+	deleted  map[string]bool
+	stop     func()
 }
 
-func watchJobs(t *testing.T, ns string) *jobLog {
+func watchJobs(t testing.TB, ns string) *jobLog {
 	t.Helper()
 	w, err := cluster.Client.BatchV1().Jobs(ns).Watch(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &jobLog{uids: map[string]map[string]bool{}, created: map[string]time.Time{}, deleted: map[string]bool{}, stop: w.Stop}
+	l := &jobLog{uids: map[string]map[string]bool{}, created: map[string]time.Time{}, complete: map[string]time.Time{},
+		run: map[string]string{}, deleted: map[string]bool{}, stop: w.Stop}
 	go func() {
 		for ev := range w.ResultChan() {
 			job, ok := ev.Object.(*batchv1.Job)
@@ -61,6 +65,12 @@ func watchJobs(t *testing.T, ns string) *jobLog {
 				l.created[job.Name] = time.Now()
 			}
 			l.uids[job.Name][string(job.UID)] = true
+			l.run[job.Name] = job.Labels[kube.LabelRun]
+			for _, c := range job.Status.Conditions {
+				if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue && l.complete[job.Name].IsZero() {
+					l.complete[job.Name] = time.Now()
+				}
+			}
 			if ev.Type == watch.Deleted {
 				l.deleted[job.Name] = true
 			}
@@ -90,7 +100,7 @@ func (l *jobLog) count() int {
 	return len(l.uids)
 }
 
-func deploy(t *testing.T, base, block, flow string) {
+func deploy(t testing.TB, base, block, flow string) {
 	t.Helper()
 	call(t, "PUT", base+"/api/v1/blocks", block, nil)
 	call(t, "POST", base+"/api/v1/flows", flow, nil)
@@ -305,32 +315,99 @@ func TestKill9WhileJobsRun(t *testing.T) {
 // Two servers on one PostgreSQL dispatch 200 Job steps; none is doubled.
 func TestTwoReplicas200Jobs(t *testing.T) {
 	needCluster(t)
-	ns := namespace(t, "weft-replicas")
+	m := dispatchMany(t, "weft-replicas", 200, 2)
+	t.Logf("%d Job steps on 2 replicas in %s: %.1f steps/s; scheduled -> Job created p50 %s p95 %s; Job complete -> step succeeded p50 %s p95 %s",
+		m.n, m.wall.Round(time.Millisecond), float64(m.n)/m.wall.Seconds(), m.toCreated.p(50), m.toCreated.p(95), m.toSucceeded.p(50), m.toSucceeded.p(95))
+}
+
+// BenchmarkJobSteps200 measures 200 parallel Job steps on two replicas
+// sharing one PostgreSQL: steps per second, the time from a step scheduled
+// to its Job created, and from its Job complete to the step succeeded.
+func BenchmarkJobSteps200(b *testing.B) {
+	needCluster(b)
+	for i := 0; i < b.N; i++ {
+		m := dispatchMany(b, fmt.Sprintf("weft-bench-%d", i), 200, 2)
+		b.ReportMetric(float64(m.n)/m.wall.Seconds(), "steps/s")
+		b.ReportMetric(float64(m.toCreated.p(50).Milliseconds()), "created-p50-ms")
+		b.ReportMetric(float64(m.toCreated.p(95).Milliseconds()), "created-p95-ms")
+		b.ReportMetric(float64(m.toSucceeded.p(50).Milliseconds()), "succeeded-p50-ms")
+		b.ReportMetric(float64(m.toSucceeded.p(95).Milliseconds()), "succeeded-p95-ms")
+	}
+}
+
+type durations []time.Duration
+
+func (d durations) p(q int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := append(durations(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[(len(s)-1)*q/100]
+}
+
+type manyResult struct {
+	n                      int
+	wall                   time.Duration
+	toCreated, toSucceeded durations
+}
+
+// dispatchMany starts n one-step runs of a Job block across replicas
+// servers on one PostgreSQL and waits for all; it fails when a step did
+// not succeed at its first attempt or a Job was created twice.
+func dispatchMany(t testing.TB, ns string, n, replicas int) manyResult {
+	namespace(t, ns)
 	jl := watchJobs(t, ns)
 	db := pgscratch.ForTest(t, "weft_kube")
-	a := startServer(t, db)
-	b := startServer(t, db)
-	deploy(t, a.url(), `{"name": "k.many", "dispatch": {"kind": "kubernetes", "image": "train:1", "namespace": "`+ns+`",
-		"env": {"KWOK_TERMINATION_MESSAGE": "{\"ok\": true}"}}, "resources": {"cpu": 0.1}}`, oneStepFlow("k-many", "k.many"))
-	const n = 200
-	ids := make([]string, n)
-	for i := range ids {
-		base := a.url()
-		if i%2 == 1 {
-			base = b.url()
-		}
-		ids[i] = startRun(t, base, "k-many", map[string]any{"n": i})
+	var srvs []*server
+	for range replicas {
+		srvs = append(srvs, startServer(t, db))
 	}
+	deploy(t, srvs[0].url(), `{"name": "k.many", "dispatch": {"kind": "kubernetes", "image": "train:1", "namespace": "`+ns+`",
+		"env": {"KWOK_TERMINATION_MESSAGE": "{\"ok\": true}"}}, "resources": {"cpu": 0.1}}`, oneStepFlow("k-many", "k.many"))
+	began := time.Now()
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var r run
+			if err := try("POST", srvs[i%replicas].url()+"/api/v1/flows/k-many/runs", map[string]any{"input": map[string]any{"n": i}}, &r); err != nil {
+				t.Error(err)
+			}
+			ids[i] = r.ID
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	runs := map[string]run{}
 	for _, id := range ids {
-		r := waitRun(t, a.url(), id, 300*time.Second, "succeeded", "failed")
+		r := waitRun(t, srvs[0].url(), id, 600*time.Second, "succeeded", "failed")
 		if r.Status != "succeeded" || len(r.Steps[0].Attempts) != 1 {
 			t.Fatalf("run %s: %s with %d attempts", id, r.Status, len(r.Steps[0].Attempts))
 		}
+		runs[id] = r
 	}
+	m := manyResult{n: n, wall: time.Since(began)}
 	if d := jl.doubled(); len(d) > 0 {
 		t.Fatalf("Jobs created twice: %v", d)
 	}
 	if c := jl.count(); c != n {
 		t.Fatalf("%d Jobs for %d steps", c, n)
 	}
+	jl.mu.Lock()
+	defer jl.mu.Unlock()
+	for name, runID := range jl.run {
+		r := runs[runID]
+		st := r.Steps[0]
+		if st.CreatedAt.IsZero() || st.FinishedAt == nil || jl.complete[name].IsZero() {
+			t.Fatalf("run %s: step times %v %v, Job %s complete at %v", runID, st.CreatedAt, st.FinishedAt, name, jl.complete[name])
+		}
+		m.toCreated = append(m.toCreated, jl.created[name].Sub(st.CreatedAt))
+		m.toSucceeded = append(m.toSucceeded, st.FinishedAt.Sub(jl.complete[name]))
+	}
+	return m
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -32,6 +33,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
 	code := func() int {
 		if testing.Short() {
 			return m.Run()
@@ -62,7 +64,7 @@ func TestMain(m *testing.M) {
 
 // needCluster fails under CI=true and skips otherwise when the control
 // plane could not start.
-func needCluster(t *testing.T) *kubetest.Cluster {
+func needCluster(t testing.TB) *kubetest.Cluster {
 	t.Helper()
 	if cluster != nil && clusterErr == nil {
 		return cluster
@@ -76,7 +78,7 @@ func needCluster(t *testing.T) *kubetest.Cluster {
 
 // server is one `weft serve` process dispatching to the test cluster.
 type server struct {
-	t    *testing.T
+	t    testing.TB
 	args []string
 	addr string
 	log  string
@@ -84,7 +86,7 @@ type server struct {
 	done chan struct{}
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +95,7 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func startServer(t *testing.T, db string, extra ...string) *server {
+func startServer(t testing.TB, db string, extra ...string) *server {
 	t.Helper()
 	addr := freeAddr(t)
 	s := &server{t: t, addr: addr, log: filepath.Join(t.TempDir(), "server.log"),
@@ -172,7 +174,7 @@ func tail(path string) string {
 }
 
 // call sends a JSON request and decodes the answer into out.
-func call(t *testing.T, method, url string, body any, out any) {
+func call(t testing.TB, method, url string, body any, out any) {
 	t.Helper()
 	if err := try(method, url, body, out); err != nil {
 		t.Fatal(err)
@@ -215,26 +217,28 @@ type run struct {
 }
 
 type step struct {
-	Path     string `json:"path"`
-	Status   string `json:"status"`
-	Attempt  int    `json:"attempt"`
-	Output   json.RawMessage
-	Error    *struct{ Message, Type string }
-	Attempts []struct {
+	CreatedAt  time.Time  `json:"created_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	Path       string     `json:"path"`
+	Status     string     `json:"status"`
+	Attempt    int        `json:"attempt"`
+	Output     json.RawMessage
+	Error      *struct{ Message, Type string }
+	Attempts   []struct {
 		Number int    `json:"number"`
 		Status string `json:"status"`
 		Error  *struct{ Message, Type string }
 	} `json:"attempts"`
 }
 
-func getRun(t *testing.T, base, id string) run {
+func getRun(t testing.TB, base, id string) run {
 	t.Helper()
 	var r run
 	call(t, "GET", base+"/api/v1/runs/"+id, nil, &r)
 	return r
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
+func waitFor(t testing.TB, within time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	last := ""
@@ -249,7 +253,7 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() (bool,
 	t.Fatalf("timed out after %s waiting for %s; last state: %s", within, what, last)
 }
 
-func waitRun(t *testing.T, base, id string, within time.Duration, statuses ...string) run {
+func waitRun(t testing.TB, base, id string, within time.Duration, statuses ...string) run {
 	t.Helper()
 	var r run
 	waitFor(t, within, "run "+id+" to be "+strings.Join(statuses, " or "), func() (bool, string) {
