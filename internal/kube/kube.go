@@ -512,7 +512,6 @@ type follow struct {
 	deleting      bool // this replica deletes it
 	finishedSeen  time.Time
 	unschedMsg    string
-	leaseEvery    time.Duration
 }
 
 func (d *Dispatcher) track(key string, t engine.Task, ns, name string, owned bool) *follow {
