@@ -14,6 +14,10 @@ import (
 const (
 	DispatchWorker = "worker" // pulled by workers from Queue
 	DispatchHTTP   = "http"   // pushed to URL by the engine
+	// DispatchCommand blocks are pulled from Queue, like worker blocks, by
+	// a runner (weft worker, or weft serve --run-commands) that runs
+	// Command or Script as a child process.
+	DispatchCommand = "command"
 	// DispatchKubernetes runs each attempt as a Kubernetes Job, created and
 	// followed by the server's Kubernetes dispatcher.
 	DispatchKubernetes = "kubernetes"
@@ -97,18 +101,28 @@ type Dispatch struct {
 	// for calling an existing API such as an OpenAI-compatible endpoint).
 	Body string `json:"body,omitempty"`
 
+	// Command blocks (kind "command"): Command is the program and its
+	// arguments, run without a shell; or Script is written to a file and
+	// run by Interpreter. The step's input reaches the process as a file
+	// (WEFT_INPUT), never as command text.
+	Command        []string          `json:"command,omitempty"`
+	Script         string            `json:"script,omitempty"`
+	Interpreter    []string          `json:"interpreter,omitempty"`
+	Workdir        string            `json:"workdir,omitempty"`
+	Env            map[string]string `json:"env,omitempty"`
+	FatalExitCodes []int             `json:"fatal_exit_codes,omitempty"`
+
 	// Kubernetes (kind "kubernetes"): the one container of the Job that
 	// each attempt runs as. The block's resources become its requests and
 	// limits (cpu; memory_gb as Gi; gpu as nvidia.com/gpu), with
-	// ExtraResources for other Kubernetes resource names.
+	// ExtraResources for other Kubernetes resource names. Command (the
+	// container's entrypoint) and Env apply too.
 	Image          string            `json:"image,omitempty"`
-	Command        []string          `json:"command,omitempty"`
 	Args           []string          `json:"args,omitempty"`
 	Namespace      string            `json:"namespace,omitempty"`
 	ServiceAccount string            `json:"service_account,omitempty"`
 	NodeSelector   map[string]string `json:"node_selector,omitempty"`
 	Tolerations    []Toleration      `json:"tolerations,omitempty"`
-	Env            map[string]string `json:"env,omitempty"`
 	// Annotations and Labels go on the Job's pod (for admission
 	// controllers, sidecar injection, cost accounting).
 	Annotations    map[string]string `json:"annotations,omitempty"`

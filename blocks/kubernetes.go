@@ -26,7 +26,7 @@ func (p *Dispatch) kubeOnly() map[string]bool {
 		"image": p.Image != "", "args": p.Args != nil, "namespace": p.Namespace != "",
 		"service_account": p.ServiceAccount != "", "node_selector": p.NodeSelector != nil,
 		"tolerations": p.Tolerations != nil, "annotations": p.Annotations != nil, "labels": p.Labels != nil,
-		"extra_resources": p.ExtraResources != nil, "command": p.Command != nil, "env": p.Env != nil,
+		"extra_resources": p.ExtraResources != nil,
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,6 +59,8 @@ var (
 	blockSchemaOnce sync.Once
 	blockSchemaVal  *jsoncheck.Schema
 )
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 var secretRef = regexp.MustCompile(`\$\{\s*secrets\.[A-Za-z_][A-Za-z0-9_]*\s*\}`)
 
@@ -121,7 +124,7 @@ func (d *Definition) check() []*ValidationError {
 		}
 	case DispatchKubernetes:
 		d.checkKubernetes(fail)
-	case DispatchWorker:
+	case DispatchWorker, DispatchCommand:
 		if IsHTTPQueue(d.Dispatch.Queue) {
 			fail("/dispatch/queue", "queue %q is reserved: queues starting %q belong to HTTP blocks", d.Dispatch.Queue, httpQueuePrefix)
 		}
@@ -133,6 +136,15 @@ func (d *Definition) check() []*ValidationError {
 				fail("/dispatch/"+k, "%q applies to http blocks only; remove it or use kind \"http\"", k)
 			}
 		}
+	}
+	switch d.Dispatch.Kind {
+	case DispatchCommand:
+		errs = append(errs, d.Dispatch.checkCommand()...)
+	case DispatchKubernetes:
+		// command and env are the container's entrypoint and environment
+		errs = append(errs, d.Dispatch.commandFieldsOnly("command", "env")...)
+	default:
+		errs = append(errs, d.Dispatch.commandFieldsOnly()...)
 	}
 	if d.Dispatch.Kind != DispatchKubernetes {
 		for k, set := range d.Dispatch.kubeOnly() {
@@ -154,6 +166,56 @@ func (d *Definition) check() []*ValidationError {
 		errs = append(errs, CheckUserSchema(s.raw, s.ptr)...)
 	}
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Pointer < errs[j].Pointer })
+	return errs
+}
+
+// checkCommand checks a command block's dispatch: a command or a script
+// with its interpreter, and environment names that do not shadow Weft's.
+func (d *Dispatch) checkCommand() []*ValidationError {
+	var errs []*ValidationError
+	fail := func(ptr, format string, args ...any) {
+		errs = append(errs, &ValidationError{Pointer: ptr, Msg: fmt.Sprintf(format, args...)})
+	}
+	switch {
+	case len(d.Command) > 0 && d.Script != "":
+		fail("/dispatch/script", "a command block runs \"command\" or \"script\", not both; remove one")
+	case len(d.Command) == 0 && d.Script == "":
+		fail("/dispatch", "a command block needs \"command\" (such as [\"python3\", \"train.py\"]) or \"script\" with \"interpreter\"")
+	case len(d.Command) > 0:
+		if strings.TrimSpace(d.Command[0]) == "" {
+			fail("/dispatch/command/0", "the program to run is empty: name it, such as \"python3\"")
+		}
+		if len(d.Interpreter) > 0 {
+			fail("/dispatch/interpreter", "\"interpreter\" runs a \"script\"; remove it, or put the program first in \"command\"")
+		}
+	case len(d.Interpreter) == 0:
+		fail("/dispatch", "a script needs \"interpreter\", such as [\"bash\", \"-eu\"] or [\"python3\"]")
+	}
+	for _, k := range sortedKeys(d.Env) {
+		switch {
+		case !envName.MatchString(k):
+			fail("/dispatch/env/"+jsoncheck.Escape(k), "invalid environment variable name %q: use letters, digits and '_', not starting with a digit", k)
+		case strings.HasPrefix(strings.ToUpper(k), "WEFT_"):
+			fail("/dispatch/env/"+jsoncheck.Escape(k), "%s: names starting WEFT_ are set by the runner; choose another name", k)
+		}
+	}
+	return errs
+}
+
+// commandFieldsOnly refuses the command fields on other kinds, but for
+// those named in allowed.
+func (d *Dispatch) commandFieldsOnly(allowed ...string) []*ValidationError {
+	var errs []*ValidationError
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"command", d.Command != nil}, {"script", d.Script != ""}, {"interpreter", d.Interpreter != nil}, {"workdir", d.Workdir != ""},
+		{"env", d.Env != nil}, {"fatal_exit_codes", d.FatalExitCodes != nil}} {
+		if f.set && !slices.Contains(allowed, f.name) {
+			errs = append(errs, &ValidationError{Pointer: "/dispatch/" + f.name,
+				Msg: fmt.Sprintf("%q applies to command blocks only; remove it or use kind \"command\"", f.name)})
+		}
+	}
 	return errs
 }
 

@@ -38,7 +38,7 @@ func TestParseRules(t *testing.T) {
 		{"missing dispatch", def(`"title": "x"`), []want{{"", `missing required key "dispatch"`, 1}}},
 		{"bad name", "{\"name\": \"Model Train\", " + worker + "}", []want{{"/name", `invalid name "Model Train": use lowercase letters`, 1}}},
 		{"unknown key", def(worker, `"inptu_schema": {}`), []want{{"/inptu_schema", `unknown key "inptu_schema" (did you mean "input_schema"?)`, 4}}},
-		{"dispatch kind", def(`"dispatch": {"kind": "wrker"}`), []want{{"/dispatch/kind", `must be one of "worker", "http", "kubernetes", not "wrker" (did you mean "worker"?)`, 3}}},
+		{"dispatch kind", def(`"dispatch": {"kind": "wrker"}`), []want{{"/dispatch/kind", `must be one of "worker", "http", "command", "kubernetes", not "wrker" (did you mean "worker"?)`, 3}}},
 		{"http needs url", def(`"dispatch": {"kind": "http"}`), []want{{"/dispatch", `an http block needs "url"`, 3}}},
 		{"http bad url", def(`"dispatch": {"kind": "http", "url": "trainer:8081"}`), []want{{"/dispatch/url", `is not an absolute http(s) URL`, 3}}},
 		{"http template not secret", def(`"dispatch": {"kind": "http", "url": "http://x/${flow.input.y}"}`), []want{{"/dispatch/url", "only ${secrets.NAME} templates are allowed here", 3}}},
@@ -62,6 +62,20 @@ func TestParseRules(t *testing.T) {
 		{"output schema unknown draft", def(worker, `"output_schema": {"$schema": "https://example.com/my-schema"}`), []want{{"/output_schema/$schema", "is not supported", 4}}},
 		{"schema not object", def(worker, `"output_schema": 5`), []want{{"/output_schema", "must be an object or a boolean, not an integer", 4}}},
 		{"duplicate key", def(worker, `"title": "a"`, `"title": "b"`), []want{{"/title", "key appears twice", 5}}},
+		{"command", def(`"dispatch": {"kind": "command", "queue": "cpu", "command": ["python3", "train.py", "--fast"], "workdir": "/srv/ml", "env": {"MODE": "fast"}, "fatal_exit_codes": [2, 3]}`), nil},
+		{"script", def(`"dispatch": {"kind": "command", "script": "echo hi", "interpreter": ["bash", "-eu"]}`), nil},
+		{"command needs a program", def(`"dispatch": {"kind": "command"}`), []want{{"/dispatch", `a command block needs "command"`, 3}}},
+		{"command and script", def(`"dispatch": {"kind": "command", "command": ["true"], "script": "true", "interpreter": ["sh"]}`), []want{{"/dispatch/script", `not both`, 3}}},
+		{"script needs interpreter", def(`"dispatch": {"kind": "command", "script": "echo hi"}`), []want{{"/dispatch", `a script needs "interpreter"`, 3}}},
+		{"interpreter without script", def(`"dispatch": {"kind": "command", "command": ["true"], "interpreter": ["sh"]}`), []want{{"/dispatch/interpreter", `"interpreter" runs a "script"`, 3}}},
+		{"empty program", def(`"dispatch": {"kind": "command", "command": [" "]}`), []want{{"/dispatch/command/0", "the program to run is empty", 3}}},
+		{"command as a string", def(`"dispatch": {"kind": "command", "command": "python3 train.py"}`), []want{{"/dispatch/command", "must be an array, not a string", 3}, {"/dispatch", `a command block needs "command"`, 3}}},
+		{"command env reserved", def(`"dispatch": {"kind": "command", "command": ["true"], "env": {"WEFT_INPUT": "x"}}`), []want{{"/dispatch/env/WEFT_INPUT", "set by the runner", 3}}},
+		{"command env bad name", def(`"dispatch": {"kind": "command", "command": ["true"], "env": {"A-B": "x"}}`), []want{{"/dispatch/env/A-B", `invalid environment variable name "A-B"`, 3}}},
+		{"command fatal code range", def(`"dispatch": {"kind": "command", "command": ["true"], "fatal_exit_codes": [0]}`), []want{{"/dispatch/fatal_exit_codes/0", "must be at least 1", 3}}},
+		{"command with url", def(`"dispatch": {"kind": "command", "command": ["true"], "url": "http://x"}`), []want{{"/dispatch/url", `"url" applies to http blocks only`, 3}}},
+		{"worker with command", def(`"dispatch": {"kind": "worker", "command": ["true"]}`), []want{{"/dispatch/command", `"command" applies to command blocks only`, 3}}},
+		{"http with script", def(`"dispatch": {"kind": "http", "url": "http://x", "script": "x"}`), []want{{"/dispatch/script", `"script" applies to command blocks only`, 3}}},
 		{"negative concurrency", def(worker, `"concurrency": -1`), []want{{"/concurrency", "must be at least 0, not -1", 4}}},
 	}
 	for _, tt := range tests {
@@ -103,6 +117,27 @@ func TestParseFields(t *testing.T) {
 	if d.Name != "a.b" || d.Version != 3 || d.Queue() != "gpu" || d.Retry.Attempts() != 4 ||
 		time.Duration(d.Retry.InitialInterval) != 36*time.Hour || time.Duration(d.Timeout) != 90*time.Minute || d.Resources["gpu"] != 1 {
 		t.Errorf("got %+v", d)
+	}
+}
+
+func TestParseCommand(t *testing.T) {
+	t.Parallel()
+	d, err := blocks.Parse([]byte(`{"name": "train", "dispatch": {"kind": "command", "queue": "gpu", "script": "print(1)", "interpreter": ["python3", "-u"],
+		"workdir": "/srv", "env": {"A": "1"}, "fatal_exit_codes": [2]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := d.Dispatch
+	if d.TaskQueue() != "gpu" || ds.Script != "print(1)" || strings.Join(ds.Interpreter, " ") != "python3 -u" || ds.Workdir != "/srv" ||
+		ds.Env["A"] != "1" || len(ds.FatalExitCodes) != 1 || ds.FatalExitCodes[0] != 2 {
+		t.Errorf("got %+v", ds)
+	}
+	d, err = blocks.Parse([]byte(`{"name": "noop", "dispatch": {"kind": "command", "command": ["true"]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.TaskQueue() != "noop" {
+		t.Errorf("queue: got %q, want the block's name", d.TaskQueue())
 	}
 }
 

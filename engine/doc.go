@@ -129,7 +129,9 @@
 // belong to the server's dispatchers) and are claimed
 // like any other. A per-block
 // concurrency cap counts leased tasks across the cluster; resources must
-// fit what the poll offers. Back-off is delayed visibility.
+// fit what the poll offers less what that worker already holds leased
+// (and what the same claim has leased so far). Back-off is delayed
+// visibility.
 //
 // Attempt timeouts (the block instance's timeout, else the definition's)
 // count from the claim: the claim writes deadline_at on the task row, and

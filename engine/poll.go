@@ -70,12 +70,15 @@ func (e *Engine) Poll(ctx context.Context, p PollParams) ([]Task, error) {
 }
 
 // pollKey names the class of a poll: its queues and the resources it
-// offers. Polls of one class find the same tasks.
+// offers (with the worker, whose held tasks count against its offer).
+// Polls of one class find the same tasks.
 func pollKey(p PollParams) string {
 	qs := append([]string(nil), p.Queues...)
 	sort.Strings(qs)
 	key := strings.Join(qs, "\x00")
 	if len(p.Resources) > 0 {
+		// What fits depends on what this worker already holds.
+		key += "\x02" + p.WorkerID
 		names := make([]string, 0, len(p.Resources))
 		for k := range p.Resources {
 			names = append(names, k)
@@ -136,6 +139,7 @@ func (e *Engine) claimTx(ctx context.Context, tx Store, p PollParams, n *txNotes
 	out := make([]Task, 0, len(recs))
 	for _, t := range recs {
 		out = append(out, t.Task)
+		n.leased(t.ID)
 		if t.LeaseExpiresAt != nil {
 			n.dueAt(*t.LeaseExpiresAt) // lease expiries to watch
 		} else {
@@ -237,9 +241,10 @@ func (e *Engine) report(ctx context.Context, taskID, lease string, mk func(t Tas
 
 func (e *Engine) reportTx(ctx context.Context, tx Store, taskID, lease string, mk func(t TaskRecord) change, n *txNotes) error {
 	t, err := tx.TakeTask(ctx, taskID, lease)
-	if err == nil && t.Concurrency > 0 && !n.queues[t.Queue] {
-		// A capped block's slot is free: its queue may have claimable work.
-		n.queues[t.Queue] = true
+	if err == nil && (t.Concurrency > 0 || len(t.Resources) > 0) && !n.queues[t.Queue] {
+		// A capped block's slot, or the worker's resources, are free: its
+		// queue may have claimable work.
+		n.wakeFor(t.Queue)
 		if err := tx.Notify(ctx, t.Queue); err != nil {
 			return err
 		}

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 )
 
 // handOver returns the tasks a poll's claim leased, unless the poll's
@@ -32,7 +34,7 @@ func (e *Engine) handOver(ctx context.Context, tasks []Task) []Task {
 func (e *Engine) Release(ctx context.Context, tasks []Task) error {
 	var first error
 	for _, t := range tasks {
-		if err := e.release(ctx, t); err != nil {
+		if err := e.release(ctx, t, 0, false); err != nil {
 			e.log.Warn("release task", attrTask(t.ID), attrRun(t.RunID), attrErr(err))
 			if first == nil {
 				first = err
@@ -42,10 +44,24 @@ func (e *Engine) Release(ctx context.Context, tasks []Task) error {
 	return first
 }
 
-func (e *Engine) release(ctx context.Context, t Task) error {
+// Defer gives a leased task back to its queue, to be offered again after
+// d with its attempt unchanged: a worker's "not done yet, offer it again
+// later" (Conductor's IN_PROGRESS with callbackAfterSeconds). A wrong or
+// consumed lease is ErrConflict.
+func (e *Engine) Defer(ctx context.Context, taskID, lease string, d time.Duration) error {
+	if d < 0 {
+		d = 0
+	}
+	return e.release(ctx, Task{ID: taskID, Lease: lease}, d, true)
+}
+
+func (e *Engine) release(ctx context.Context, t Task, after time.Duration, strict bool) error {
 	return e.inTx(ctx, func(tx Store, n *txNotes) error {
 		rec, err := tx.TakeTask(ctx, t.ID, t.Lease)
 		if errors.Is(err, ErrConflict) {
+			if strict {
+				return fmt.Errorf("task %s: no such lease (already reported, expired or offered again): %w", t.ID, ErrConflict)
+			}
 			return nil // reported, expired or released meanwhile
 		}
 		if err != nil {
@@ -62,14 +78,21 @@ func (e *Engine) release(ctx context.Context, t Task) error {
 		// in its queue.
 		rec.Lease, rec.WorkerID, rec.LeaseExpiresAt, rec.CancelRequested = "", "", nil, false
 		rec.State = TaskReady
+		if after > 0 {
+			rec.VisibleAt = e.now().Add(after)
+		}
 		if run.Status == RunPaused {
 			rec.State = TaskHeld
 		}
 		if err := tx.AddTasks(ctx, []TaskRecord{rec}); err != nil {
 			return err
 		}
+		if rec.State == TaskReady && after > 0 {
+			n.dueAt(rec.VisibleAt) // the timer loop wakes its queue then
+			return nil
+		}
 		if rec.State == TaskReady && !n.queues[rec.Queue] {
-			n.queues[rec.Queue] = true
+			n.wakeFor(rec.Queue)
 			return tx.Notify(ctx, rec.Queue)
 		}
 		return nil

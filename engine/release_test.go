@@ -139,3 +139,40 @@ func TestPollGoneAfterClaimOfCancelledRun(t *testing.T) {
 	wantStatus(t, b.run(r.ID), engine.RunCancelled)
 	wantTaskState(t, b, claimed[0].ID, "")
 }
+
+// Defer gives a leased task back to be offered again after a while, with
+// its attempt unchanged; its old lease no longer reports.
+func TestDeferOffersTaskAgainLater(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.block(`{"name": "echo", "dispatch": {"kind": "worker"}, "retry": {"max_attempts": 1}}`)
+	name := b.flow(`{"name": "f", "blocks": [{"ref": "a", "block": "echo"}]}`)
+	r := b.start(name, `{}`)
+	tk := b.one("echo")
+	if err := b.eng.Defer(b.ctx, tk.ID, "not-the-lease", time.Minute); !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("defer with a wrong lease: got %v, want ErrConflict", err)
+	}
+	if err := b.eng.Defer(b.ctx, tk.ID, tk.Lease, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	wantTaskState(t, b, tk.ID, engine.TaskReady)
+	if ts := b.poll("echo", 1); len(ts) != 0 {
+		t.Fatalf("a task deferred for a minute was offered at once: %v", ts)
+	}
+	if err := b.eng.Complete(b.ctx, tk.ID, tk.Lease, []byte(`1`)); !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("report under the given-back lease: got %v, want ErrConflict", err)
+	}
+	b.advance(59 * time.Second)
+	if ts := b.poll("echo", 1); len(ts) != 0 {
+		t.Fatalf("offered after 59s of a minute: %v", ts)
+	}
+	b.advance(time.Second)
+	again := b.one("echo")
+	if again.ID != tk.ID || again.Attempt != 1 || again.Lease == tk.Lease {
+		t.Fatalf("got task %s attempt %d, want %s again at attempt 1 under a new lease", again.ID, again.Attempt, tk.ID)
+	}
+	b.complete(again, `{"done": true}`)
+	if got := b.run(r.ID); got.Status != engine.RunSucceeded {
+		t.Fatalf("run is %s, want succeeded", got.Status)
+	}
+}

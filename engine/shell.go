@@ -18,6 +18,39 @@ type txNotes struct {
 	due    time.Time // the earliest new due time (zero: none)
 	all    bool      // wake every poller
 	cache  []cacheOp // run states to remember, in order
+	// fresh holds the ready tasks this transaction added (id → queue)
+	// and has not leased itself; spare holds the queues only such tasks
+	// flagged. A queue whose fresh tasks were all leased in the same
+	// transaction (a report leasing the worker's next task) has nothing
+	// new for other pollers, so they are not woken to claim nothing.
+	fresh map[string]string
+	spare map[string]bool
+}
+
+// wakeFor flags q for waking for a reason other than a fresh task.
+func (n *txNotes) wakeFor(q string) {
+	n.queues[q] = true
+	delete(n.spare, q)
+}
+
+// leased notes that the transaction leased task id.
+func (n *txNotes) leased(id string) { delete(n.fresh, id) }
+
+// wakeQueues lists the queues to wake: every flagged queue but those
+// flagged only by fresh tasks the transaction leased itself.
+func (n *txNotes) wakeQueues() []string {
+	qs := make([]string, 0, len(n.queues))
+	pending := map[string]bool{}
+	for _, q := range n.fresh {
+		pending[q] = true
+	}
+	for q := range n.queues {
+		if n.spare[q] && !pending[q] {
+			continue
+		}
+		qs = append(qs, q)
+	}
+	return qs
 }
 
 // dueAt records that something becomes due at t.
@@ -34,11 +67,9 @@ func (e *Engine) announce(n *txNotes) {
 	if n.all {
 		e.hub.wakeQueues(nil)
 	} else if len(n.queues) > 0 {
-		qs := make([]string, 0, len(n.queues))
-		for q := range n.queues {
-			qs = append(qs, q)
+		if qs := n.wakeQueues(); len(qs) > 0 {
+			e.hub.wakeQueues(qs)
 		}
-		e.hub.wakeQueues(qs)
 	}
 	if len(n.runs) > 0 {
 		ids := make([]string, 0, len(n.runs))
@@ -215,8 +246,13 @@ func (e *Engine) applyOne(ctx context.Context, tx Store, j job, n *txNotes) ([]j
 			n.dueAt(t.VisibleAt)
 			continue
 		}
+		if n.fresh == nil {
+			n.fresh, n.spare = map[string]string{}, map[string]bool{}
+		}
+		n.fresh[t.ID] = t.Queue
 		if !n.queues[t.Queue] {
 			n.queues[t.Queue] = true
+			n.spare[t.Queue] = true
 			m.Notify = append(m.Notify, t.Queue)
 		}
 	}

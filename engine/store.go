@@ -63,7 +63,8 @@ type Store interface {
 
 	AddTasks(ctx context.Context, tasks []TaskRecord) error
 	// ClaimTasks leases up to p.Max visible tasks of p.Queues that fit
-	// p.Resources and their block's concurrency cap.
+	// p.Resources (less what p.WorkerID holds leased) and their block's
+	// concurrency cap.
 	ClaimTasks(ctx context.Context, p ClaimParams) ([]TaskRecord, error)
 	// LeasedTasks lists the run's claimed tasks (readers show their steps
 	// as running).

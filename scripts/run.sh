@@ -36,7 +36,7 @@ if [[ -z "${WEFT_LLM_URL:-}" ]]; then
   echo "run.sh: no WEFT_LLM_URL set: using the offline stand-in at $WEFT_LLM_URL" >&2
 fi
 
-setsid "${WEFT_BIN:-bin/weft}" serve --db "${WEFT_DB:-var/weft.db}" --addr "$ADDR" --load flows/examples &
+setsid "${WEFT_BIN:-bin/weft}" serve --db "${WEFT_DB:-var/weft.db}" --addr "$ADDR" --load flows/examples --run-commands &
 pids+=($!)
 
 export WEFT_URL="http://${ADDR}"

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -81,6 +82,9 @@ func (s *Server) identify(c echo.Context) (principal, error) {
 	if !ok {
 		return principal{}, errNoToken
 	}
+	if rt := s.cfg.RunnerToken; rt != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(rt)) == 1 {
+		return principal{role: auth.Worker, name: "run-commands"}, nil
+	}
 	if s.deps.Tokens == nil {
 		return principal{}, errors.New("no token store configured")
 	}
@@ -110,6 +114,23 @@ func (s *Server) require(need auth.Role) echo.MiddlewareFunc {
 			c.Set(principalKey, p)
 			return next(c)
 		}
+	}
+}
+
+// requireReader guards what a worker must read to run a task (a block
+// definition's version, an input artifact's bytes): viewers and workers.
+func (s *Server) requireReader(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p, err := s.identify(c)
+		if err != nil {
+			return s.authError(err)
+		}
+		if !auth.Allows(p.role, auth.Viewer) && !auth.Allows(p.role, auth.Worker) {
+			return &apiError{status: http.StatusForbidden, code: "forbidden",
+				msg: fmt.Sprintf("token %q has role %s; this needs viewer or worker", p.name, p.role)}
+		}
+		c.Set(principalKey, p)
+		return next(c)
 	}
 }
 

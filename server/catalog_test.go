@@ -173,6 +173,10 @@ func TestAPIAuth(t *testing.T) {
 		b.as(t, auth.Worker, "GET", "/api/v1/blocks", nil).wantError(t, 403, "forbidden")
 		b.as(t, auth.Webhook, "GET", "/api/v1/blocks", nil).wantError(t, 403, "forbidden")
 		b.as(t, auth.Admin, "PUT", "/api/v1/blocks", apiBlockTrain).want(t, 201)
+		// A worker reads the version of the block a task runs (command blocks), nothing else.
+		b.as(t, auth.Worker, "GET", "/api/v1/blocks/model.train/versions/1", nil).want(t, 200)
+		b.as(t, auth.Worker, "GET", "/api/v1/blocks/model.train", nil).wantError(t, 403, "forbidden")
+		b.as(t, auth.Webhook, "GET", "/api/v1/blocks/model.train/versions/1", nil).wantError(t, 403, "forbidden")
 		b.as(t, auth.Viewer, "POST", "/api/v1/flows/x/runs", `{}`).wantError(t, 403, "forbidden")
 		b.as(t, auth.Viewer, "POST", "/api/v1/tasks/poll", `{}`).wantError(t, 403, "forbidden")
 		b.as(t, auth.Webhook, "POST", "/api/v1/hooks/other", `{}`).wantError(t, 403, "forbidden")

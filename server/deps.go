@@ -30,6 +30,8 @@ type Engine interface {
 	// Release gives back tasks a poll leased whose answer was lost.
 	Release(ctx context.Context, tasks []engine.Task) error
 	Heartbeat(ctx context.Context, taskID, lease string) (engine.HeartbeatResult, error)
+	// Defer gives a leased task back, to be offered again after d.
+	Defer(ctx context.Context, taskID, lease string, d time.Duration) error
 
 	Stats(ctx context.Context) (engine.Stats, error)
 }

@@ -85,6 +85,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 	var werr error
 	if c.Request().Method == http.MethodHead {
 		werr = c.NoContent(status)
+	} else if isConductorPath(c.Request().URL.Path) {
+		werr = c.JSON(status, conductorErrorBody(status, info))
 	} else {
 		werr = c.JSON(status, errorBody{Error: info})
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/weftlabs/weft/engine"
 	"github.com/weftlabs/weft/flows"
+	"github.com/weftlabs/weft/internal/conductor"
 	"github.com/weftlabs/weft/ui"
 )
 
@@ -199,6 +200,9 @@ func (s *Server) postUploadPage(c echo.Context) error {
 		return s.renderUpload(c, http.StatusBadRequest, ui.BuildUploadProblems(text, []*flows.ValidationError{
 			{Msg: "nothing to upload: choose a .json file or paste the blueprint"}}))
 	}
+	if conductor.Looks([]byte(text)) {
+		return s.uploadConductor(c, text)
+	}
 	bp, err := flows.ParseWith([]byte(text), s.deps.Catalog, s.parseOptions())
 	if err != nil {
 		ps := flows.Problems(err)
@@ -234,6 +238,35 @@ func (s *Server) postUploadPage(c echo.Context) error {
 		status = http.StatusCreated
 	}
 	return s.renderUpload(c, status, ui.UploadData{Result: res})
+}
+
+// uploadConductor imports Conductor definitions uploaded on the page:
+// every problem beside the line it points at, or what was stored.
+func (s *Server) uploadConductor(c echo.Context, text string) error {
+	ans, err := s.importConductor(c.Request().Context(), []conductor.Source{{Data: []byte(text)}})
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) && ae.status < 500 {
+			ps := ae.details
+			if len(ps) == 0 {
+				ps = []*flows.ValidationError{{Msg: ae.msg}}
+			}
+			return s.renderUpload(c, ae.status, ui.BuildUploadProblems(text, ps))
+		}
+		return err
+	}
+	res := &ui.UploadResult{Conductor: true, Created: true}
+	for _, b := range ans.Blocks {
+		res.Stored = append(res.Stored, "block "+b.Name+" v"+strconv.Itoa(b.Version))
+	}
+	for _, f := range ans.Flows {
+		res.Stored = append(res.Stored, "flow "+f.Name+" v"+strconv.Itoa(f.Version))
+		res.Name, res.Version = f.Name, f.Version
+	}
+	for _, n := range ans.Notes {
+		res.Notes = append(res.Notes, n.Pointer+": "+n.Message)
+	}
+	return s.renderUpload(c, http.StatusCreated, ui.UploadData{Result: res})
 }
 
 // getBlocksPage lists block definitions.

@@ -161,6 +161,8 @@ func (s *Server) getRunPage(c echo.Context) error {
 	}
 	p := s.page(c, d.Run.Flow+" "+d.Run.ID, "runs", ui.Crumb{Label: "Runs", Href: "/runs"},
 		ui.Crumb{Label: d.Run.Flow, Href: ui.FlowHref(d.Run.Flow)}, ui.Crumb{Label: d.Run.ID})
+	// Its live part's units carry their keys and hashes for the refresh.
+	c.SetRequest(c.Request().WithContext(ui.WithLive(c.Request().Context(), &ui.LiveState{})))
 	return renderPage(c, http.StatusOK, ui.RunPage(p, d))
 }
 
@@ -171,8 +173,14 @@ func (s *Server) getRunLive(c echo.Context) error {
 		return err
 	}
 	ui.DeferLargeJSON(&d)
+	h := c.Request().Header
 	c.Response().Header().Set("X-Weft-Live", fmt.Sprint(d.Live))
 	c.Response().Header().Set("Cache-Control", "no-store")
+	c.Response().Header().Set("Vary", "X-Weft-Have, X-Weft-Events, X-Weft-Open")
+	// What the browser already shows is sent as a placeholder (see
+	// ui/liveunit.go), so a refresh carries what changed.
+	st := ui.ParseLiveState(h.Get("X-Weft-Have"), h.Get("X-Weft-Events"), h.Get("X-Weft-Open"))
+	c.SetRequest(c.Request().WithContext(ui.WithLive(c.Request().Context(), st)))
 	return renderPage(c, http.StatusOK, ui.RunLive(s.page(c, "", "runs"), d))
 }
 

@@ -42,7 +42,7 @@ func (s *Server) routes() {
 	api.GET("/blocks", s.listBlocks, viewer)
 	api.GET("/blocks/:name", s.getBlock, viewer)
 	api.GET("/blocks/:name/versions", s.listBlockVersions, viewer)
-	api.GET("/blocks/:name/versions/:version", s.getBlockVersion, viewer)
+	api.GET("/blocks/:name/versions/:version", s.getBlockVersion, s.requireReader)
 
 	api.POST("/flows/validate", s.postFlowValidate, viewer)
 	api.POST("/flows", s.postFlow, admin)
@@ -72,15 +72,18 @@ func (s *Server) routes() {
 	api.POST("/tasks/:id/logs", s.postTaskLogs, s.requireLease)
 	api.PUT("/tasks/:id/artifacts/:name", s.putTaskArtifact, s.requireLease)
 	api.GET("/runs/:id/artifacts", s.listRunArtifacts, viewer)
-	api.GET("/artifacts/:id", s.getArtifact, viewer)
-	api.HEAD("/artifacts/:id", s.getArtifact, viewer)
+	api.GET("/artifacts/:id", s.getArtifact, s.requireReader)
+	api.HEAD("/artifacts/:id", s.getArtifact, s.requireReader)
 
 	api.POST("/hooks/:flow", s.postHook, s.requireHook)
+
+	api.POST("/import/conductor", s.postImportConductor, admin)
 
 	api.POST("/tokens", s.postToken, admin)
 	api.GET("/tokens", s.listTokens, admin)
 	api.DELETE("/tokens/:id", s.deleteToken, admin)
 
+	s.conductorRoutes()
 	s.pageRoutes()
 }
 
@@ -99,7 +102,8 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			level = slog.LevelWarn
 		case res.Status >= 500:
 			level = slog.LevelError
-		case c.Path() == "/healthz" || c.Path() == "/readyz" || c.Path() == "/metrics" || c.Path() == "/api/v1/tasks/poll":
+		case c.Path() == "/healthz" || c.Path() == "/readyz" || c.Path() == "/metrics" || c.Path() == "/api/v1/tasks/poll",
+			c.Path() == "/api/tasks/poll/batch/:tasktype" || c.Path() == "/api/tasks/poll/:tasktype" || c.Path() == "/api/tasks/update-v2":
 			level = slog.LevelDebug
 		}
 		s.log.LogAttrs(c.Request().Context(), level, "http request",

@@ -51,6 +51,10 @@ type Config struct {
 	MinCronInterval time.Duration
 	// MaxLogBytes bounds one step's log (default engine.DefaultMaxLog).
 	MaxLogBytes int64
+	// RunnerToken, when set, is a secret that acts as a worker token: the
+	// command runner inside weft serve --run-commands presents it. It is
+	// made anew at each start and never stored.
+	RunnerToken string
 }
 
 // Deps are the parts the server calls.

@@ -225,7 +225,13 @@ func (l *layouter) leaf(id, ref, kind, label, sub string, w, h float64) box {
 		n.Status, n.Title, n.Href = r.Status, r.Title, r.Href
 	}
 	if w == 0 {
-		w = textW(label+"   ", sub, statusLine(n))
+		w = textW(label+"   ", sub)
+		if l.run != nil {
+			// Sized for the longest status, not the current one, so the
+			// layout does not move as statuses change (the live refresh
+			// then resends only the nodes that changed).
+			w = max(w, textW(statusWidthLine(sub)))
+		}
 	}
 	n.W = w
 	if n.Title == "" {
@@ -235,6 +241,11 @@ func (l *layouter) leaf(id, ref, kind, label, sub string, w, h float64) box {
 	n.Sub = sub2
 	return box{w: w, h: h, axis: w / 2, entryY: 0, exitY: h, entry: n.ID, exit: n.ID,
 		sideX: w, sideY: h / 2, nodes: []GraphNode{n}}
+}
+
+// statusWidthLine is statusLine with the widest status word in it.
+func statusWidthLine(sub string) string {
+	return "✓ " + strings.Repeat("m", len("succeeded")) + " · " + sub
 }
 
 // statusLine is what a run view adds to a node's second line.

@@ -3,6 +3,7 @@ package ui
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -140,7 +141,9 @@ func BuildRunData(run engine.Run, bp *flows.Blueprint, events []engine.Event, se
 	d.CanResume = run.Status == engine.RunPaused
 	d.CanRetry = run.Status == engine.RunFailed || run.Status == engine.RunTimedOut || run.Status == engine.RunCancelled
 
-	href := func(path string) string { return StepHref(run.ID, path) }
+	// Relative to the run's page, which is where the graph and timeline
+	// are shown (and shorter for the live refresh to carry).
+	href := func(path string) string { return "?step=" + url.QueryEscape(path) + "#" + StepID(path) }
 	d.Graph = BuildGraph(bp, RunNodes(run.Steps, now, href))
 	d.Timeline = BuildTimeline(run, now, href)
 

@@ -3,7 +3,10 @@ package ui
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
+
+	"github.com/a-h/templ"
 
 	"github.com/weftlabs/weft/engine"
 )
@@ -14,6 +17,10 @@ type Timeline struct {
 	Rows  []TimelineRow
 	Ticks []Tick
 	Span  string
+	// SpanMS and TickMS scale the chart: bars are placed in milliseconds
+	// from the start and the stylesheet divides by SpanMS, so a bar that
+	// ended does not change (nor is it sent again) as the run goes on.
+	SpanMS, TickMS int64
 }
 
 // TimelineRow is one step.
@@ -24,11 +31,11 @@ type TimelineRow struct {
 	Href   string
 }
 
-// TimelineBar is one attempt, placed in percent of the axis.
+// TimelineBar is one attempt, placed in milliseconds from the start.
 type TimelineBar struct {
-	Left, Width float64
-	Status      string
-	Title       string
+	StartMS, LenMS int64
+	Status         string
+	Title          string
 }
 
 // Tick is an axis label at Pct percent.
@@ -60,9 +67,8 @@ func BuildTimeline(run engine.Run, now time.Time, href func(path string) string)
 	if total <= 0 {
 		total = time.Second
 	}
-	pct := func(t time.Time) float64 {
-		p := float64(t.Sub(start)) / float64(total) * 100
-		return min(max(p, 0), 100)
+	ms := func(t time.Time) int64 {
+		return min(max(t.Sub(start), 0), total).Milliseconds()
 	}
 	sort.SliceStable(steps, func(i, j int) bool {
 		a, b := steps[i].StartedAt, steps[j].StartedAt
@@ -89,20 +95,21 @@ func BuildTimeline(run engine.Run, now time.Time, href func(path string) string)
 			if a.FinishedAt != nil {
 				e = *a.FinishedAt
 			}
-			l := pct(*a.StartedAt)
-			w := max(pct(e)-l, 0.4)
-			title := fmt.Sprintf("%s attempt %d: %s, %s", s.Path, a.Number, StatusWord(string(a.Status)), Span(a.StartedAt, a.FinishedAt, now))
+			l := ms(*a.StartedAt)
+			w := max(ms(e)-l, 0)
+			title := fmt.Sprintf("attempt %d: %s, %s", a.Number, StatusWord(string(a.Status)), Span(a.StartedAt, a.FinishedAt, now))
 			if a.WorkerID != "" {
 				title += " on " + a.WorkerID
 			}
 			if a.Error != nil {
 				title += " — " + truncate(a.Error.Message, 160)
 			}
-			row.Bars = append(row.Bars, TimelineBar{Left: l, Width: w, Status: string(a.Status), Title: title})
+			row.Bars = append(row.Bars, TimelineBar{StartMS: l, LenMS: w, Status: string(a.Status), Title: title})
 		}
 		tl.Rows = append(tl.Rows, row)
 	}
 	step := niceStep(total, 6)
+	tl.SpanMS, tl.TickMS = max(total.Milliseconds(), 1), max(step.Milliseconds(), 1)
 	for d := time.Duration(0); d <= total; d += step {
 		tl.Ticks = append(tl.Ticks, Tick{Pct: float64(d) / float64(total) * 100, Label: "+" + Duration(d)})
 	}
@@ -242,4 +249,15 @@ func axisLabel(t time.Time, step time.Duration) string {
 		return t.Format("15:04")
 	}
 	return t.Format("15:04:05")
+}
+
+// ganttStyle scales the chart (see Timeline.SpanMS); the values are
+// numbers only, so they are safe as CSS.
+func ganttStyle(t Timeline) templ.SafeCSS {
+	return templ.SafeCSS("--span:" + strconv.FormatInt(t.SpanMS, 10) + ";--tick:" + strconv.FormatInt(t.TickMS, 10) + ";")
+}
+
+// barStyle places a bar in milliseconds from the chart's start.
+func barStyle(b TimelineBar) templ.SafeCSS {
+	return templ.SafeCSS("--l:" + strconv.FormatInt(b.StartMS, 10) + ";--w:" + strconv.FormatInt(b.LenMS, 10) + ";")
 }

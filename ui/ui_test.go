@@ -371,3 +371,19 @@ func TestStatusChartScalesToData(t *testing.T) {
 		t.Fatalf("got %d runs in buckets (max %d), want 3", total, ch.Max)
 	}
 }
+
+func TestBlockDataCommand(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		ds   blocks.Dispatch
+		want string
+	}{
+		{blocks.Dispatch{Kind: "command", Queue: "cpu", Command: []string{"python3", "train.py"}}, "command · queue cpu · python3 train.py"},
+		{blocks.Dispatch{Kind: "command", Script: "echo hi", Interpreter: []string{"bash", "-eu"}}, "command · queue x.run · script run by bash -eu"},
+	} {
+		def := &blocks.Definition{Name: "x.run", Version: 1, Dispatch: c.ds}
+		if got := BuildBlockData(def, []byte(`{}`), []int{1}, nil).Dispatch; got != c.want {
+			t.Errorf("got %q, want %q", got, c.want)
+		}
+	}
+}

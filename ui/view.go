@@ -299,10 +299,16 @@ type UploadResult struct {
 	Name    string
 	Version int
 	Created bool
-	Prev    int
-	Diff    []DiffLine
-	Added   int
-	Removed int
+	// Conductor is set when the upload was a Conductor definition,
+	// converted and imported: Stored lists everything stored (name@v),
+	// Notes the differences to know.
+	Conductor bool
+	Stored    []string
+	Notes     []string
+	Prev      int
+	Diff      []DiffLine
+	Added     int
+	Removed   int
 }
 
 // BuildUploadProblems places each validation error on the line its pointer
@@ -378,6 +384,13 @@ func BuildBlockData(def *blocks.Definition, raw []byte, versions []int, usedBy [
 			ns = "default namespace"
 		}
 		d.Dispatch = "kubernetes Job · " + def.Dispatch.Image + " · " + ns
+	case blocks.DispatchCommand:
+		d.Dispatch = "command · queue " + def.Queue() + " · "
+		if def.Dispatch.Script != "" {
+			d.Dispatch += "script run by " + strings.Join(def.Dispatch.Interpreter, " ")
+		} else {
+			d.Dispatch += strings.Join(def.Dispatch.Command, " ")
+		}
 	default:
 		d.Dispatch = "worker · queue " + def.Queue()
 	}
@@ -562,6 +575,9 @@ type ErrorData struct {
 
 // Itoa formats an int for templates.
 func Itoa(n int) string { return strconv.Itoa(n) }
+
+// I64 formats an int64.
+func I64(n int64) string { return strconv.FormatInt(n, 10) }
 
 // Pct formats a percentage for inline styles.
 func Pct(p float64) string { return strconv.FormatFloat(p, 'f', 2, 64) + "%" }

@@ -25,7 +25,7 @@ import (
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := newFlags("bench", stderr)
 	db := fs.String("db", "", "a SQLite file path (default: a new file in a temporary folder) or a postgres:// URL of a server on which a scratch database is created and dropped")
-	workloads := fs.String("workloads", "1,2,3,4,5", "comma-separated workloads: 0 the database's floor (one committed single-row update), 1 chain of 400 steps, 2 1,000 runs x 5 steps, 3 map of 10,000, 4 idle 60 s, 5 10,000 runs in flight")
+	workloads := fs.String("workloads", "1,2,3,4,5", "comma-separated workloads: 0 the database's floor (one committed single-row update), 1 chain of 400 steps, 2 1,000 runs x 5 steps, 3 map of 10,000, 4 idle 60 s, 5 10,000 runs in flight, 6 command steps running true (chains of 40 and 400, 1,000 parallel on 8 slots) against true run directly")
 	scale := fs.Int("scale", 1, "divide every workload's size by this")
 	idle := fs.Duration("idle", 60*time.Second, "workload 4's idle period")
 	sync := fs.String("sqlite-synchronous", "", "PRAGMA synchronous for SQLite (default FULL)")
@@ -37,8 +37,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	var ws []int
 	for _, w := range strings.Split(*workloads, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(w))
-		if err != nil || n < 0 || n > 5 {
-			return fmt.Errorf("--workloads: %q is not a workload number 0..5", w)
+		if err != nil || n < 0 || n > 6 {
+			return fmt.Errorf("--workloads: %q is not a workload number 0..6", w)
 		}
 		ws = append(ws, n)
 	}

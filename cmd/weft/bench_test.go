@@ -29,7 +29,7 @@ func TestBenchSmallPostgres(t *testing.T) {
 
 func checkBench(t *testing.T, db string) {
 	var out strings.Builder
-	rs, err := benchmark(context.Background(), benchOptions{db: db}, bench.Config{Scale: 20, IdleFor: 3 * time.Second, Out: &out})
+	rs, err := benchmark(context.Background(), benchOptions{db: db}, bench.Config{Workloads: []int{1, 2, 3, 4, 5, 6}, Scale: 20, IdleFor: 3 * time.Second, Out: &out})
 	t.Log("\n" + out.String())
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +41,11 @@ func checkBench(t *testing.T, db string) {
 	for _, name := range []string{"per-step overhead p50", "steps/s", "map total", "heap in use"} {
 		if got[name] <= 0 {
 			t.Errorf("%s = %v, want a positive measurement", name, got[name])
+		}
+	}
+	for _, name := range []string{"chain of 2: per step", "chain of 20: per step", "50 parallel, 8 slots: per step"} {
+		if got[name] <= 0 {
+			t.Errorf("command steps: %s = %v, want a positive measurement", name, got[name])
 		}
 	}
 	if n := got["statements while idle"]; n > 3 {

@@ -37,10 +37,12 @@ func commands() []command {
 		{"migrate", "apply the database migrations and exit", cmdMigrate},
 		{"validate", "check block and flow definition files without a server", cmdValidate},
 		{"deploy", "upload block and flow definitions to a server (blocks first)", cmdDeploy},
+		{"import", "convert Conductor definitions into blocks and flows and store them (import conductor FILE...)", cmdImport},
 		{"run", "start a run of a flow, optionally following it to the end", cmdRun},
 		{"runs", "list runs", cmdRuns},
 		{"logs", "print a run's step logs, optionally following them live", cmdLogs},
 		{"artifacts", "list a run's artifacts or download one", cmdArtifacts},
+		{"worker", "run command blocks: poll queues, run each task as a child process", cmdWorker},
 		{"token", "manage API tokens (token create --role R)", cmdToken},
 		{"bench", "benchmark the engine", cmdBench},
 	}

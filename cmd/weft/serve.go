@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,7 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +26,7 @@ import (
 	"github.com/weftlabs/weft/flows"
 	"github.com/weftlabs/weft/internal/artifact"
 	"github.com/weftlabs/weft/internal/dispatch"
+	"github.com/weftlabs/weft/internal/runner"
 	"github.com/weftlabs/weft/internal/store"
 	"github.com/weftlabs/weft/server"
 )
@@ -38,6 +43,8 @@ type serveOptions struct {
 	maxArtifact, maxOutput    int64
 	dispatchConcurrency       int
 	logLevel, logFormat       string
+	runCommands               bool
+	commandSlots              int
 	kube                      *kubeOptions
 }
 
@@ -56,6 +63,8 @@ func serveFlags(fs *flag.FlagSet) *serveOptions {
 	fs.Int64Var(&o.maxArtifact, "max-artifact", server.DefaultMaxArtifactBytes, "largest artifact upload in bytes; larger is 413")
 	fs.Int64Var(&o.maxOutput, "max-output", server.DefaultMaxOutputBytes, "largest task output (JSON) in bytes; larger is 413 output_too_large and fails the attempt")
 	fs.IntVar(&o.dispatchConcurrency, "dispatch-concurrency", 16, "HTTP block requests in flight at most")
+	fs.BoolVar(&o.runCommands, "run-commands", false, "also run command blocks in this process, on the queues of the command blocks stored (a single box needs no weft worker)")
+	fs.IntVar(&o.commandSlots, "command-slots", 0, "with --run-commands: command tasks run at once (default: the CPU count)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	o.kube = kubeFlags(fs)
@@ -156,10 +165,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		ln.Close()
 		return err
 	}
+	runnerToken := ""
+	if o.runCommands {
+		runnerToken = newRunnerToken()
+	}
 	stk := startStack(ctx, st, stackOptions{
 		engine: engine.Config{Retention: retention, AfterClaimFunc: afterClaim},
 		server: server.Config{PublicURL: public, MaxBodyBytes: o.maxBody, MaxLogBytes: o.maxLog, MaxArtifactBytes: o.maxArtifact, MaxOutputBytes: o.maxOutput,
-			AuthRequired: required, AuthReason: reason, MinCronInterval: cronMin},
+			AuthRequired: required, AuthReason: reason, MinCronInterval: cronMin, RunnerToken: runnerToken},
 		artifacts: blobs,
 		dispatch:  &dispatch.Config{PublicURL: public, Concurrency: o.dispatchConcurrency, DrainTimeout: 3 * time.Second},
 		kube:      kubeCfg,
@@ -173,11 +186,24 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	log.Info("weft serving", "addr", ln.Addr().String(), "public_url", public, "db", redactDSN(o.db), "auth_required", required)
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 
+	var runnerDone chan struct{}
+	if o.runCommands {
+		runnerDone, err = startRunner(ctx, st, o, publicURLFor(ln.Addr()), runnerToken, log)
+		if err != nil {
+			hs.Close()
+			stk.stop(time.Now().Add(5 * time.Second))
+			return err
+		}
+	}
+
 	var serveErr error
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
 	case serveErr = <-served:
+	}
+	if runnerDone != nil {
+		<-runnerDone // its tasks report before the server stops
 	}
 
 	// Stop accepting and end parked polls; let running requests finish;
@@ -337,4 +363,51 @@ func last(vs []int) int {
 		return 0
 	}
 	return vs[len(vs)-1]
+}
+
+// startRunner runs command blocks in this process on the queues of the
+// command blocks stored, calling the server on base; it stops polling when
+// ctx ends and lets running tasks finish for a few seconds.
+func startRunner(ctx context.Context, st *store.Store, o *serveOptions, base, token string, log *slog.Logger) (chan struct{}, error) {
+	m := runner.DetectMachine(ctx)
+	res := map[string]float64{"cpu": m.CPU, "memory_gb": m.MemoryGB}
+	if len(m.GPUs) > 0 {
+		res["gpu"] = float64(len(m.GPUs))
+	}
+	r, err := runner.New(runner.Config{Server: base, Token: token, WorkerID: "serve-" + strconv.Itoa(os.Getpid()), Slots: o.commandSlots,
+		Resources: res, GPUs: m.GPUs, KillGrace: 2 * time.Second, StopGrace: 4 * time.Second, PollWait: 10 * time.Second, MaxOutput: o.maxOutput,
+		Logger: log.With("component", "commands"),
+		QueuesFunc: func(ctx context.Context) ([]string, error) {
+			bs, err := st.ListBlocks(ctx)
+			if err != nil {
+				return nil, err
+			}
+			var qs []string
+			for _, b := range bs {
+				if b.Kind == blocks.DispatchCommand && !slices.Contains(qs, b.Queue) {
+					qs = append(qs, b.Queue)
+				}
+			}
+			return qs, nil
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("--run-commands: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := r.Run(ctx); err != nil {
+			log.Error("command runner stopped", "err", err)
+		}
+	}()
+	return done, nil
+}
+
+// newRunnerToken is a fresh secret for the in-process command runner.
+func newRunnerToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return "weft_run_" + hex.EncodeToString(b)
 }

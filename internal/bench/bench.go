@@ -22,7 +22,7 @@ import (
 
 // Config selects what to measure.
 type Config struct {
-	// Workloads to run, 1..5 (1..5 when empty); 0 first measures the
+	// Workloads to run, 1..6 (1..5 when empty); 0 first measures the
 	// database's floor (one committed single-row update).
 	Workloads []int
 	// Scale divides every workload's size (1 = the sizes of the issue);
@@ -126,8 +126,10 @@ func Run(ctx context.Context, t Target, cfg Config) ([]Result, error) {
 			rs, err = e.idle(ctx)
 		case 5:
 			rs, err = e.inFlight(ctx)
+		case 6:
+			rs, err = e.commands(ctx)
 		default:
-			err = fmt.Errorf("unknown workload %d (1..5)", w)
+			err = fmt.Errorf("unknown workload %d (1..6)", w)
 		}
 		if err != nil {
 			return out, fmt.Errorf("workload %d: %w", w, err)

@@ -177,8 +177,9 @@ func waitReady(base string, within time.Duration, exited <-chan struct{}) error 
 
 // api is a tiny JSON client for the HTTP API.
 type api struct {
-	base string
-	hc   *http.Client
+	base  string
+	hc    *http.Client
+	token string // sent as Authorization: Bearer when set
 }
 
 func newAPI(base string) *api {
@@ -211,6 +212,9 @@ func (a *api) do(ctx context.Context, method, path string, body, out any) error 
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
 	resp, err := a.hc.Do(req)
 	if err != nil {
 		return err

@@ -154,6 +154,42 @@ func TestMakeRunPath(t *testing.T) {
 	t.Logf("house-prices run %s succeeded after approval: best %s r2 %.6f (linear %.6f, forest %.6f); registered %v",
 		r.ID, out.Algo, out.R2, out.LinearR2, out.ForestR2, out.Model)
 
+	// The command-block pipeline runs in weft serve --run-commands: its
+	// scripts' output is the steps' log.
+	var cr run
+	if err := a.do(ctx, "POST", "/api/v1/flows/ingest-train-register/runs", map[string]any{"input": map[string]any{}}, &cr); err != nil {
+		t.Fatal(err)
+	}
+	var cdone run
+	waitFor(t, 3*time.Minute, "the command pipeline to finish", func() (bool, string) {
+		if err := a.do(ctx, "GET", "/api/v1/runs/"+cr.ID+"/wait?timeout=5s", nil, &cdone); err != nil {
+			return false, err.Error()
+		}
+		return cdone.FinishedAt != nil, cdone.Status
+	})
+	if cdone.Status != "succeeded" {
+		t.Fatalf("ingest-train-register run %s: %s %s\n%s", cr.ID, cdone.Status, cdone.Error, tail(logPath))
+	}
+	var clog struct {
+		Lines []struct {
+			Step    string `json:"step"`
+			Message string `json:"message"`
+		} `json:"lines"`
+	}
+	if err := a.do(ctx, "GET", "/api/v1/runs/"+cr.ID+"/logs?step=train", nil, &clog); err != nil {
+		t.Fatal(err)
+	}
+	var trainLog []string
+	for _, l := range clog.Lines {
+		trainLog = append(trainLog, l.Message)
+	}
+	if got := strings.Join(trainLog, "\n"); !strings.Contains(got, "requirement python>=3.9") || !strings.Contains(got, "r2 0.") {
+		t.Errorf("train step's log: got %q, want its requirement check and r2", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "registry", "house-prices-cmd", "v1", "metadata.json")); err != nil {
+		t.Errorf("the command pipeline registered no model: %v", err)
+	}
+
 	stop()
 	if s := tail(logPath); !strings.Contains(s, "stopping") {
 		t.Errorf("run.sh did not stop cleanly:\n%s", s)

@@ -202,7 +202,7 @@ WHERE b.version = (SELECT max(version) FROM block_defs c WHERE c.name = b.name) 
 			kind = blocks.DispatchWorker
 		}
 		sum := engine.BlockSummary{Name: r.Name, LatestVersion: r.Version, Title: d.Title, Kind: kind, UpdatedAt: fromUS(r.CreatedAt)}
-		if kind == blocks.DispatchWorker {
+		if kind == blocks.DispatchWorker || kind == blocks.DispatchCommand {
 			sum.Queue = d.Queue()
 		}
 		out = append(out, sum)

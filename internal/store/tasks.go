@@ -100,6 +100,42 @@ func fits(need, offer map[string]float64) bool {
 	return true
 }
 
+// take subtracts need from free.
+func take(free, need map[string]float64) {
+	for k, v := range need {
+		if v > 0 {
+			free[k] -= v
+		}
+	}
+}
+
+// freeResources is what the polling worker offers less what the tasks it
+// holds leased still take, so that a worker is never handed more than it
+// offers, however many polls or reports ask for it at once. Claims of one
+// worker are serialised across replicas while they count.
+func (s *Store) freeResources(ctx context.Context, p engine.ClaimParams) (map[string]float64, error) {
+	free := make(map[string]float64, len(p.Resources))
+	for k, v := range p.Resources {
+		free[k] = v
+	}
+	if len(free) == 0 || p.WorkerID == "" {
+		return free, nil
+	}
+	if err := s.dia.serialise(ctx, s, "weft_worker:"+p.WorkerID); err != nil {
+		return nil, err
+	}
+	var held []*string
+	if err := s.q(ctx).Raw("SELECT resources FROM tasks WHERE state = 'leased' AND worker_id = ? AND resources IS NOT NULL", p.WorkerID).Scan(&held).Error; err != nil {
+		return nil, err
+	}
+	for _, h := range held {
+		if need := decode[map[string]float64](h); need != nil {
+			take(free, *need)
+		}
+	}
+	return free, nil
+}
+
 // ClaimTasks leases visible tasks: candidates are read (row-locked with
 // SKIP LOCKED on PostgreSQL), filtered by resources and concurrency caps,
 // then leased in one guarded UPDATE ... RETURNING.
@@ -157,13 +193,17 @@ func (s *Store) ClaimTasks(ctx context.Context, p engine.ClaimParams) ([]engine.
 			}
 			inFlight[b] = int(n)
 		}
+		free, err := tx.freeResources(ctx, p)
+		if err != nil {
+			return fmt.Errorf("claim tasks: %w", err)
+		}
 		var ids []string
 		for _, c := range cands {
 			if len(ids) == p.Max {
 				break
 			}
 			need := decode[map[string]float64](c.Resources)
-			if need != nil && !fits(*need, p.Resources) {
+			if need != nil && !fits(*need, free) {
 				continue
 			}
 			if c.Concurrency > 0 {
@@ -171,6 +211,9 @@ func (s *Store) ClaimTasks(ctx context.Context, p engine.ClaimParams) ([]engine.
 					continue
 				}
 				inFlight[c.Block]++
+			}
+			if need != nil {
+				take(free, *need)
 			}
 			ids = append(ids, c.ID)
 		}

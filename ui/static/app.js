@@ -27,7 +27,7 @@
     return true;
   }
   document.addEventListener("click", function (ev) {
-    var a = ev.target.closest && ev.target.closest("a.node-link, a.gantt-label");
+    var a = ev.target.closest && ev.target.closest("a.node-link, .gantt-row > a");
     if (!a) return;
     var href = a.getAttribute("href") || a.getAttribute("xlink:href") || "";
     var hash = href.split("#")[1];
@@ -37,53 +37,116 @@
     }
   });
 
-  // Live refresh of a run's page while the run is not finished.
+  // Live refresh of a run's page while the run is not finished. The
+  // request says which units of the live part this page holds (their key
+  // and hash) and the last history event it shows; the answer sends a
+  // placeholder for each unit that did not change and only the new events
+  // (see ui/liveunit.go), so a refresh carries what changed.
   function live() {
     var box = document.getElementById("run-live");
-    if (!box || box.getAttribute("data-live") !== "true") return;
+    if (!box) return;
     var src = box.getAttribute("data-src");
     var last = "";
-    var timer = null;
-    function schedule(ms) { timer = setTimeout(tick, ms); }
-    function tick() {
-      if (document.hidden) { schedule(3000); return; }
-      fetch(src, { headers: { "Accept": "text/html", "X-Weft-Fragment": "1" }, credentials: "same-origin" })
+    var whole = false; // ask for everything (after a placeholder could not be filled)
+    var busy = false, again = false;
+    function headers() {
+      var h = { "Accept": "text/html", "X-Weft-Fragment": "1" };
+      var open = [];
+      box.querySelectorAll("details.step[open][data-path]").forEach(function (d) {
+        open.push("step=" + encodeURIComponent(d.getAttribute("data-path")));
+      });
+      h["X-Weft-Open"] = open.join("&");
+      if (whole) return h;
+      var have = [];
+      box.querySelectorAll("[data-lk]").forEach(function (el) {
+        have.push(encodeURIComponent(el.getAttribute("data-lk")) + "=" + encodeURIComponent(el.getAttribute("data-lh")));
+      });
+      h["X-Weft-Have"] = have.join("&");
+      var ev = box.querySelector("tbody[data-events-seq]");
+      if (ev) h["X-Weft-Events"] = ev.getAttribute("data-events-seq");
+      return h;
+    }
+    // refresh fetches the live part once; then, while the run is live,
+    // every 1.5 s (3 s while the tab is hidden).
+    function refresh() {
+      if (busy) { again = true; return; }
+      busy = true;
+      fetch(src, { headers: headers(), credentials: "same-origin" })
         .then(function (r) {
           if (!r.ok) throw new Error("status " + r.status);
           var more = r.headers.get("X-Weft-Live") === "true";
           return r.text().then(function (html) { return { html: html, more: more }; });
         })
         .then(function (res) {
-          if (res.html !== last) {
+          busy = false;
+          if (res.html !== last || whole) {
             last = res.html;
-            swap(box, res.html);
+            whole = !swap(box, res.html);
+            if (whole) { last = ""; refresh(); return; }
           }
-          if (res.more) schedule(1500);
-          else box.setAttribute("data-live", "false");
+          box.setAttribute("data-live", res.more ? "true" : "false");
+          if (again) { again = false; refresh(); }
+          else if (res.more) schedule(1500);
         })
-        .catch(function () { schedule(5000); });
+        .catch(function () { busy = false; if (box.getAttribute("data-live") === "true") schedule(5000); });
     }
-    schedule(1500);
+    var timer = null;
+    function schedule(ms) {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        if (document.hidden) { schedule(3000); return; }
+        refresh();
+      }, ms);
+    }
+    // A step opened: fetch its current body now (a refresh sends bodies
+    // only for open steps).
+    box.addEventListener("toggle", function (ev) {
+      var d = ev.target;
+      if (d.open && d.matches && d.matches("details.step")) refresh();
+    }, true);
+    if (box.getAttribute("data-live") === "true") schedule(1500);
   }
 
-  // swap replaces the live part, keeping open steps and scroll positions.
+  // swap replaces the live part with html: placeholders take the units the
+  // page already holds (moved, so open steps, logs and scroll positions
+  // stay as they are), new history rows are appended. It answers false
+  // when a placeholder names a unit the page does not hold; the page is
+  // then left as it was and the whole part must be fetched.
   function swap(box, html) {
+    var tmp = document.createElement("div");
+    tmp.innerHTML = html;
+    var held = {};
+    box.querySelectorAll("[data-lk]").forEach(function (el) { held[el.getAttribute("data-lk")] = el; });
+    var keeps = tmp.querySelectorAll("[data-keep]");
+    for (var i = 0; i < keeps.length; i++) {
+      if (!held[keeps[i].getAttribute("data-keep")]) return false;
+    }
+    var rows = tmp.querySelector("tbody[data-append]");
+    var cur = box.querySelector("tbody[data-events-seq]");
+    if (rows && !cur) return false;
     var open = {};
     box.querySelectorAll("details[open][id]").forEach(function (d) { open[d.id] = true; });
     var closed = {};
     box.querySelectorAll("details[id]:not([open])").forEach(function (d) { closed[d.id] = true; });
     var scrolls = [];
     box.querySelectorAll(".steps, .graph-scroll").forEach(function (el) { scrolls.push([el.className, el.scrollTop, el.scrollLeft]); });
-    box.innerHTML = html;
-    box.querySelectorAll("details[id]").forEach(function (d) {
+    keeps.forEach(function (ph) { ph.replaceWith(held[ph.getAttribute("data-keep")]); });
+    if (rows) {
+      while (rows.firstChild) cur.appendChild(rows.firstChild);
+      cur.setAttribute("data-events-seq", rows.getAttribute("data-events-seq"));
+      rows.replaceWith(cur);
+    }
+    tmp.querySelectorAll("details[id]").forEach(function (d) {
       if (open[d.id]) d.open = true;
       else if (closed[d.id]) d.open = false;
     });
+    box.replaceChildren.apply(box, Array.prototype.slice.call(tmp.childNodes));
     scrolls.forEach(function (s) {
       var el = box.getElementsByClassName(s[0].split(" ")[0])[0];
       if (el) { el.scrollTop = s[1]; el.scrollLeft = s[2]; }
     });
     wireCopy(box);
+    return true;
   }
 
   document.addEventListener("DOMContentLoaded", function () {

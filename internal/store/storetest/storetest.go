@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		"LeaseFencing":         testLeaseFencing,
 		"ConcurrencyCap":       testConcurrencyCap,
 		"Resources":            testResources,
+		"ResourcesHeld":        testResourcesHeld,
 		"ConcurrentClaimsOnce": testConcurrentClaimsOnce,
 		"AbandonTasks":         testAbandonTasks,
 		"HoldTasks":            testHoldTasks,
@@ -325,6 +326,81 @@ func testResources(t *testing.T, s engine.Store) {
 	got := claim(t, s, "q", 5, t0, map[string]float64{"gpu": 2, "memory_gb": 32})
 	if len(got) != 1 || got[0].Resources["gpu"] != 1 {
 		t.Fatalf("fitting offer: %+v", got)
+	}
+}
+
+// testResourcesHeld: what a worker holds leased counts against what it
+// offers, within one claim and across claims running at once.
+func testResourcesHeld(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	mkRun(t, s, "r1", t0)
+	var tasks []engine.TaskRecord
+	for i := 0; i < 3; i++ {
+		tasks = append(tasks, mkTask("r1", fmt.Sprintf("g%d", i), "gpu", func(tk *engine.TaskRecord) {
+			tk.Resources = map[string]float64{"gpu": 1}
+			tk.Path = fmt.Sprintf("g%d", i)
+		}))
+	}
+	for i := 0; i < 3; i++ {
+		tasks = append(tasks, mkTask("r1", fmt.Sprintf("c%d", i), "cpu", func(tk *engine.TaskRecord) {
+			tk.Resources = map[string]float64{"cpu": 2}
+			tk.Path = fmt.Sprintf("c%d", i)
+		}))
+	}
+	if err := s.AddTasks(ctx, tasks); err != nil {
+		t.Fatal(err)
+	}
+	offer := map[string]float64{"gpu": 1, "cpu": 4}
+	claimAs := func(worker, queue string, max int) []engine.TaskRecord {
+		t.Helper()
+		ts, err := s.ClaimTasks(ctx, engine.ClaimParams{Queues: []string{queue}, Max: max, WorkerID: worker, Resources: offer,
+			Lease: fmt.Sprint(worker, queue, time.Now().UnixNano()), Now: t0})
+		if err != nil {
+			t.Fatalf("claim: %v", err)
+		}
+		return ts
+	}
+	// One poll asking for three gpu:1 tasks gets one.
+	got := claimAs("w1", "gpu", 3)
+	if len(got) != 1 {
+		t.Fatalf("worker offering gpu:1 asked for 3 gpu:1 tasks: got %d, want 1", len(got))
+	}
+	if again := claimAs("w1", "gpu", 3); len(again) != 0 {
+		t.Fatalf("worker holding its one gpu: got %d more gpu tasks, want 0", len(again))
+	}
+	// Another worker's holdings do not count against w2.
+	if other := claimAs("w2", "gpu", 1); len(other) != 1 {
+		t.Fatalf("second worker: got %d gpu tasks, want 1", len(other))
+	}
+	// Its task reported, w1 may take the next.
+	if err := s.ConsumeTask(ctx, got[0].ID, got[0].Lease); err != nil {
+		t.Fatal(err)
+	}
+	if next := claimAs("w1", "gpu", 3); len(next) != 1 {
+		t.Fatalf("worker whose gpu is free again: got %d, want 1", len(next))
+	}
+	// cpu:4 offered, cpu:2 tasks: polls at once get two between them.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	total := 0
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ts, err := s.ClaimTasks(ctx, engine.ClaimParams{Queues: []string{"cpu"}, Max: 3, WorkerID: "w3", Resources: offer,
+				Lease: fmt.Sprint("w3-", g, time.Now().UnixNano()), Now: t0})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			total += len(ts)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if total != 2 {
+		t.Fatalf("worker offering cpu:4, concurrent polls for cpu:2 tasks: got %d, want 2", total)
 	}
 }
 
