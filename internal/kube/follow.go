@@ -67,7 +67,11 @@ func (d *Dispatcher) run(f *follow, log *slog.Logger) {
 		case <-hb.C:
 			res, err := d.tasks.Heartbeat(ctx, f.task.ID, f.task.Lease)
 			switch {
-			case errors.Is(err, engine.ErrConflict), errors.Is(err, engine.ErrNotFound):
+			case errors.Is(err, engine.ErrNotFound):
+				// Not a task of this database: another Weft on the same
+				// cluster, or a run purged. Not ours to stop.
+				return
+			case errors.Is(err, engine.ErrConflict):
 				job, jerr := d.jobs.Jobs(f.ns).Get(f.name)
 				if jerr == nil && !f.owned && job.Annotations[annLease] != "" && job.Annotations[annLease] != f.task.Lease {
 					// The task was claimed again for the same attempt and
@@ -77,8 +81,10 @@ func (d *Dispatcher) run(f *follow, log *slog.Logger) {
 					continue
 				}
 				// Reported by another replica, or the attempt timed out or
-				// was given up: a Job still running is not wanted.
-				if jerr == nil && jobFinished(job) == "" {
+				// was given up: a Job this replica created and still
+				// running is not wanted. An adopted Job may belong to
+				// another Weft on the same cluster: left alone.
+				if jerr == nil && jobFinished(job) == "" && f.owned {
 					log.Info("lease of a running Job lost; deleting the Job", "job", f.key)
 					d.deleteJob(context.WithoutCancel(ctx), f.ns, f.name, log)
 				}
