@@ -53,6 +53,19 @@ func (d *Dispatcher) run(f *follow, log *slog.Logger) {
 	}
 	hb := time.NewTimer(every)
 	defer hb.Stop()
+	// A change of the run's status (cancelled, timed out, failed) is
+	// checked at once by renewing the lease, which answers whether the
+	// task is wanted still.
+	var runChanged <-chan struct{}
+	if w, ok := d.tasks.(RunWatcher); ok && f.task.RunID != "" {
+		ch, stop := w.WatchRun(f.task.RunID)
+		defer stop()
+		runChanged = ch
+		if f.owned {
+			// The run may have changed between the claim and the watch.
+			hb.Reset(0)
+		}
+	}
 	var recheck <-chan time.Time
 	for {
 		if done := d.look(ctx, f, log, &recheck); done {
@@ -64,6 +77,8 @@ func (d *Dispatcher) run(f *follow, log *slog.Logger) {
 		case <-f.notify:
 		case <-recheck:
 			recheck = nil
+		case <-runChanged:
+			hb.Reset(0)
 		case <-hb.C:
 			res, err := d.tasks.Heartbeat(ctx, f.task.ID, f.task.Lease)
 			switch {

@@ -71,6 +71,13 @@ type Tasks interface {
 	Release(ctx context.Context, tasks []engine.Task) error
 }
 
+// RunWatcher is implemented by an engine that can say when a run's status
+// changes; a follower then renews its Job's lease at once, so that a
+// cancelled run deletes its Jobs without waiting for the next renewal.
+type RunWatcher interface {
+	WatchRun(runID string) (<-chan struct{}, func())
+}
+
 // Blocks finds Kubernetes blocks and their definitions.
 type Blocks interface {
 	blocks.Catalog
@@ -600,7 +607,7 @@ func taskOf(job *batchv1.Job) (engine.Task, bool) {
 	if id == "" || lease == "" {
 		return engine.Task{}, false
 	}
-	t := engine.Task{ID: id, Lease: lease, Attempt: attempt, Path: job.Annotations[annStep]}
+	t := engine.Task{ID: id, Lease: lease, Attempt: attempt, Path: job.Annotations[annStep], RunID: job.Labels[LabelRun]}
 	if us, err := strconv.ParseInt(job.Annotations[annLeaseUS], 10, 64); err == nil && us > 0 {
 		t.Deadline = time.Now().Add(time.Duration(us) * time.Microsecond / 3)
 	}
