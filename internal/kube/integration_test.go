@@ -15,7 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/weftlabs/weft/internal/kube"
 	"github.com/weftlabs/weft/internal/pgscratch"
@@ -47,37 +48,55 @@ type jobLog struct {
 
 func watchJobs(t testing.TB, ns string) *jobLog {
 	t.Helper()
-	w, err := cluster.Client.BatchV1().Jobs(ns).Watch(context.Background(), metav1.ListOptions{})
-	if err != nil {
+	c := needCluster(t)
+	l := &jobLog{uids: map[string]map[string]bool{}, created: map[string]time.Time{}, complete: map[string]time.Time{},
+		run: map[string]string{}, deleted: map[string]bool{}}
+	// An informer, not a bare watch: it lists and watches again when the
+	// API server ends a watch, so no Job goes unseen.
+	factory := informers.NewSharedInformerFactoryWithOptions(c.Client, 0, informers.WithNamespace(ns))
+	inf := factory.Batch().V1().Jobs().Informer()
+	seen := func(o any, gone bool) {
+		if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+			o = d.Obj
+		}
+		job, ok := o.(*batchv1.Job)
+		if !ok {
+			return
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.uids[job.Name] == nil {
+			l.uids[job.Name] = map[string]bool{}
+			l.created[job.Name] = time.Now()
+		}
+		l.uids[job.Name][string(job.UID)] = true
+		l.run[job.Name] = job.Labels[kube.LabelRun]
+		for _, c := range job.Status.Conditions {
+			if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue && l.complete[job.Name].IsZero() {
+				l.complete[job.Name] = time.Now()
+			}
+		}
+		if gone {
+			l.deleted[job.Name] = true
+		}
+	}
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { seen(o, false) },
+		UpdateFunc: func(_, o any) { seen(o, false) },
+		DeleteFunc: func(o any) { seen(o, true) },
+	}); err != nil {
 		t.Fatal(err)
 	}
-	l := &jobLog{uids: map[string]map[string]bool{}, created: map[string]time.Time{}, complete: map[string]time.Time{},
-		run: map[string]string{}, deleted: map[string]bool{}, stop: w.Stop}
-	go func() {
-		for ev := range w.ResultChan() {
-			job, ok := ev.Object.(*batchv1.Job)
-			if !ok {
-				continue
-			}
-			l.mu.Lock()
-			if l.uids[job.Name] == nil {
-				l.uids[job.Name] = map[string]bool{}
-				l.created[job.Name] = time.Now()
-			}
-			l.uids[job.Name][string(job.UID)] = true
-			l.run[job.Name] = job.Labels[kube.LabelRun]
-			for _, c := range job.Status.Conditions {
-				if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue && l.complete[job.Name].IsZero() {
-					l.complete[job.Name] = time.Now()
-				}
-			}
-			if ev.Type == watch.Deleted {
-				l.deleted[job.Name] = true
-			}
-			l.mu.Unlock()
+	stop := make(chan struct{})
+	var once sync.Once
+	l.stop = func() { once.Do(func() { close(stop); factory.Shutdown() }) }
+	factory.Start(stop)
+	for _, ok := range factory.WaitForCacheSync(stop) {
+		if !ok {
+			t.Fatal("the Job informer did not sync")
 		}
-	}()
-	t.Cleanup(w.Stop)
+	}
+	t.Cleanup(l.stop)
 	return l
 }
 
