@@ -243,17 +243,10 @@ func (l *layouter) leaf(id, ref, kind, label, sub string, w, h float64) box {
 		sideX: w, sideY: h / 2, nodes: []GraphNode{n}}
 }
 
-// statusWidthLine is statusLine with the widest status word in it.
+// statusWidthLine is the longest second line a run view can give a node:
+// its status icon and widest status word before the node's own text.
 func statusWidthLine(sub string) string {
 	return "✓ " + strings.Repeat("m", len("succeeded")) + " · " + sub
-}
-
-// statusLine is what a run view adds to a node's second line.
-func statusLine(n GraphNode) string {
-	if n.Status == "" {
-		return ""
-	}
-	return StatusIcon(n.Status) + " " + StatusWord(n.Status) + " · " + n.Sub
 }
 
 func truncate(s string, n int) string {
