@@ -18,6 +18,9 @@ const (
 	// a runner (weft worker, or weft serve --run-commands) that runs
 	// Command or Script as a child process.
 	DispatchCommand = "command"
+	// DispatchKubernetes runs each attempt as a Kubernetes Job, created and
+	// followed by the server's Kubernetes dispatcher.
+	DispatchKubernetes = "kubernetes"
 )
 
 // Definition is one stored version of a block definition.
@@ -55,11 +58,28 @@ const httpQueuePrefix = "http:"
 // HTTP block's is HTTPQueue(name), which the server's HTTP dispatcher
 // claims; a worker block's is Queue.
 func (d *Definition) TaskQueue() string {
-	if d.Dispatch.Kind == DispatchHTTP {
+	switch d.Dispatch.Kind {
+	case DispatchHTTP:
 		return HTTPQueue(d.Name)
+	case DispatchKubernetes:
+		return KubernetesQueue(d.Name)
 	}
 	return d.Queue()
 }
+
+// kubeQueuePrefix starts the queue of every Kubernetes block.
+const kubeQueuePrefix = "kube:"
+
+// KubernetesQueue is the queue of the Kubernetes block named block.
+func KubernetesQueue(block string) string { return kubeQueuePrefix + block }
+
+// IsKubernetesQueue reports whether q is a Kubernetes block's queue, which
+// belongs to the server's Kubernetes dispatcher.
+func IsKubernetesQueue(q string) bool { return strings.HasPrefix(q, kubeQueuePrefix) }
+
+// IsServerQueue reports whether q belongs to one of the server's own
+// dispatchers (HTTP or Kubernetes): workers may not poll it.
+func IsServerQueue(q string) bool { return IsHTTPQueue(q) || IsKubernetesQueue(q) }
 
 // HTTPQueue is the queue of the HTTP block named block.
 func HTTPQueue(block string) string { return httpQueuePrefix + block }
@@ -91,6 +111,33 @@ type Dispatch struct {
 	Workdir        string            `json:"workdir,omitempty"`
 	Env            map[string]string `json:"env,omitempty"`
 	FatalExitCodes []int             `json:"fatal_exit_codes,omitempty"`
+
+	// Kubernetes (kind "kubernetes"): the one container of the Job that
+	// each attempt runs as. The block's resources become its requests and
+	// limits (cpu; memory_gb as Gi; gpu as nvidia.com/gpu), with
+	// ExtraResources for other Kubernetes resource names. Command (the
+	// container's entrypoint) and Env apply too.
+	Image          string            `json:"image,omitempty"`
+	Args           []string          `json:"args,omitempty"`
+	Namespace      string            `json:"namespace,omitempty"`
+	ServiceAccount string            `json:"service_account,omitempty"`
+	NodeSelector   map[string]string `json:"node_selector,omitempty"`
+	Tolerations    []Toleration      `json:"tolerations,omitempty"`
+	// Annotations and Labels go on the Job's pod (for admission
+	// controllers, sidecar injection, cost accounting).
+	Annotations    map[string]string `json:"annotations,omitempty"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	ExtraResources map[string]string `json:"extra_resources,omitempty"`
+}
+
+// Toleration lets a Kubernetes block's pod run on nodes with a matching
+// taint, as a Kubernetes toleration does.
+type Toleration struct {
+	Key               string `json:"key,omitempty"`
+	Operator          string `json:"operator,omitempty"` // Equal (default) or Exists
+	Value             string `json:"value,omitempty"`
+	Effect            string `json:"effect,omitempty"` // NoSchedule, PreferNoSchedule, NoExecute; empty = all
+	TolerationSeconds *int64 `json:"toleration_seconds,omitempty"`
 }
 
 // Backoff kinds.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -121,9 +122,14 @@ func (d *Definition) check() []*ValidationError {
 				fail("/dispatch/headers/"+jsoncheck.Escape(k), "%s", msg)
 			}
 		}
+	case DispatchKubernetes:
+		d.checkKubernetes(fail)
 	case DispatchWorker, DispatchCommand:
 		if IsHTTPQueue(d.Dispatch.Queue) {
 			fail("/dispatch/queue", "queue %q is reserved: queues starting %q belong to HTTP blocks", d.Dispatch.Queue, httpQueuePrefix)
+		}
+		if IsKubernetesQueue(d.Dispatch.Queue) {
+			fail("/dispatch/queue", "queue %q is reserved: queues starting %q belong to kubernetes blocks", d.Dispatch.Queue, kubeQueuePrefix)
 		}
 		for k, set := range map[string]bool{"url": d.Dispatch.URL != "", "method": d.Dispatch.Method != "", "headers": d.Dispatch.Headers != nil, "body": d.Dispatch.Body != ""} {
 			if set {
@@ -131,10 +137,21 @@ func (d *Definition) check() []*ValidationError {
 			}
 		}
 	}
-	if d.Dispatch.Kind == DispatchCommand {
+	switch d.Dispatch.Kind {
+	case DispatchCommand:
 		errs = append(errs, d.Dispatch.checkCommand()...)
-	} else {
+	case DispatchKubernetes:
+		// command and env are the container's entrypoint and environment
+		errs = append(errs, d.Dispatch.commandFieldsOnly("command", "env")...)
+	default:
 		errs = append(errs, d.Dispatch.commandFieldsOnly()...)
+	}
+	if d.Dispatch.Kind != DispatchKubernetes {
+		for k, set := range d.Dispatch.kubeOnly() {
+			if set {
+				fail("/dispatch/"+k, "%q applies to kubernetes blocks only; remove it or use kind \"kubernetes\"", k)
+			}
+		}
 	}
 	if r := d.Retry; r != nil && r.MaxInterval > 0 && r.InitialInterval > r.MaxInterval {
 		fail("/retry/max_interval", "max_interval (%s) is shorter than initial_interval (%s)", r.MaxInterval, r.InitialInterval)
@@ -185,15 +202,16 @@ func (d *Dispatch) checkCommand() []*ValidationError {
 	return errs
 }
 
-// commandFieldsOnly refuses the command fields on other kinds.
-func (d *Dispatch) commandFieldsOnly() []*ValidationError {
+// commandFieldsOnly refuses the command fields on other kinds, but for
+// those named in allowed.
+func (d *Dispatch) commandFieldsOnly(allowed ...string) []*ValidationError {
 	var errs []*ValidationError
 	for _, f := range []struct {
 		name string
 		set  bool
 	}{{"command", d.Command != nil}, {"script", d.Script != ""}, {"interpreter", d.Interpreter != nil}, {"workdir", d.Workdir != ""},
 		{"env", d.Env != nil}, {"fatal_exit_codes", d.FatalExitCodes != nil}} {
-		if f.set {
+		if f.set && !slices.Contains(allowed, f.name) {
 			errs = append(errs, &ValidationError{Pointer: "/dispatch/" + f.name,
 				Msg: fmt.Sprintf("%q applies to command blocks only; remove it or use kind \"command\"", f.name)})
 		}

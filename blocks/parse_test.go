@@ -38,7 +38,7 @@ func TestParseRules(t *testing.T) {
 		{"missing dispatch", def(`"title": "x"`), []want{{"", `missing required key "dispatch"`, 1}}},
 		{"bad name", "{\"name\": \"Model Train\", " + worker + "}", []want{{"/name", `invalid name "Model Train": use lowercase letters`, 1}}},
 		{"unknown key", def(worker, `"inptu_schema": {}`), []want{{"/inptu_schema", `unknown key "inptu_schema" (did you mean "input_schema"?)`, 4}}},
-		{"dispatch kind", def(`"dispatch": {"kind": "wrker"}`), []want{{"/dispatch/kind", `must be one of "worker", "http", "command", not "wrker" (did you mean "worker"?)`, 3}}},
+		{"dispatch kind", def(`"dispatch": {"kind": "wrker"}`), []want{{"/dispatch/kind", `must be one of "worker", "http", "command", "kubernetes", not "wrker" (did you mean "worker"?)`, 3}}},
 		{"http needs url", def(`"dispatch": {"kind": "http"}`), []want{{"/dispatch", `an http block needs "url"`, 3}}},
 		{"http bad url", def(`"dispatch": {"kind": "http", "url": "trainer:8081"}`), []want{{"/dispatch/url", `is not an absolute http(s) URL`, 3}}},
 		{"http template not secret", def(`"dispatch": {"kind": "http", "url": "http://x/${flow.input.y}"}`), []want{{"/dispatch/url", "only ${secrets.NAME} templates are allowed here", 3}}},

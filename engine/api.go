@@ -144,6 +144,14 @@ func (e *Engine) WaitRun(ctx context.Context, id string, timeout time.Duration) 
 	}
 }
 
+// WatchRun returns a channel that receives when the run's status changes,
+// here or on another replica sharing the database, and a function that
+// stops the watch. A process following a task outside the engine (a
+// Kubernetes Job) uses it to learn of a cancel before its next heartbeat.
+func (e *Engine) WatchRun(id string) (<-chan struct{}, func()) {
+	return e.hub.watchRun(id)
+}
+
 // ListRuns pages through runs newest first.
 func (e *Engine) ListRuns(ctx context.Context, f RunFilter) (RunPage, error) {
 	page, err := e.store.ListRuns(ctx, f)

@@ -200,13 +200,8 @@ func (d *decider) startExternal(st *Step, def *blocks.Definition, iv *flows.Valu
 }
 
 // QueueOf is the queue a block's tasks go to: "http:"+name for HTTP
-// blocks, the worker queue otherwise.
-func QueueOf(def *blocks.Definition) string {
-	if def.Dispatch.Kind == blocks.DispatchHTTP {
-		return "http:" + def.Name
-	}
-	return def.Queue()
-}
+// blocks, "kube:"+name for Kubernetes blocks, the worker queue otherwise.
+func QueueOf(def *blocks.Definition) string { return def.TaskQueue() }
 
 func (d *decider) enqueue(st *Step, visible time.Time) {
 	def := d.def(st)

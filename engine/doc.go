@@ -129,7 +129,8 @@
 // the answer (the worker's request ended as the claim committed) is
 // released at once: the task is ready again and its step scheduled, with
 // the same attempt. Tasks go to the queue the block's TaskQueue names
-// (an HTTP block's belongs to the server's dispatcher) and are claimed
+// (an HTTP block's, "http:NAME", and a Kubernetes block's, "kube:NAME",
+// belong to the server's dispatchers) and are claimed
 // like any other. A per-block
 // concurrency cap counts leased tasks across the cluster; resources must
 // fit what the poll offers less what that worker already holds leased

@@ -153,6 +153,8 @@ func checkWorker(prefix, workerID string, queues []string, max *int) []string {
 	for _, q := range queues {
 		if blocks.IsHTTPQueue(q) {
 			problems = append(problems, prefix+"queues: queue "+q+" belongs to the server's HTTP dispatcher")
+		} else if blocks.IsKubernetesQueue(q) {
+			problems = append(problems, prefix+"queues: queue "+q+" belongs to the server's Kubernetes dispatcher")
 		}
 	}
 	if *max == 0 {

@@ -398,6 +398,12 @@ func BuildBlockData(def *blocks.Definition, raw []byte, versions []int, usedBy [
 			m = "POST"
 		}
 		d.Dispatch = "http · " + m + " " + def.Dispatch.URL
+	case blocks.DispatchKubernetes:
+		ns := def.Dispatch.Namespace
+		if ns == "" {
+			ns = "default namespace"
+		}
+		d.Dispatch = "kubernetes Job · " + def.Dispatch.Image + " · " + ns
 	case blocks.DispatchCommand:
 		d.Dispatch = "command · queue " + def.Queue() + " · "
 		if def.Dispatch.Script != "" {

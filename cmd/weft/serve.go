@@ -45,6 +45,7 @@ type serveOptions struct {
 	logLevel, logFormat       string
 	runCommands               bool
 	commandSlots              int
+	kube                      *kubeOptions
 }
 
 func serveFlags(fs *flag.FlagSet) *serveOptions {
@@ -66,6 +67,7 @@ func serveFlags(fs *flag.FlagSet) *serveOptions {
 	fs.IntVar(&o.commandSlots, "command-slots", 0, "with --run-commands: command tasks run at once (default: the CPU count)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	o.kube = kubeFlags(fs)
 	return o
 }
 
@@ -158,6 +160,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if retention == 0 {
 		retention = -1 // 0 keeps finished runs forever
 	}
+	kubeCfg, err := o.kube.kubeConfig(getenv, public)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	runnerToken := ""
 	if o.runCommands {
 		runnerToken = newRunnerToken()
@@ -168,6 +175,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			AuthRequired: required, AuthReason: reason, MinCronInterval: cronMin, RunnerToken: runnerToken},
 		artifacts: blobs,
 		dispatch:  &dispatch.Config{PublicURL: public, Concurrency: o.dispatchConcurrency, DrainTimeout: 3 * time.Second},
+		kube:      kubeCfg,
 		registry:  reg,
 		log:       log,
 	})

@@ -7,9 +7,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weftlabs/weft/blocks"
 	"github.com/weftlabs/weft/engine"
 	"github.com/weftlabs/weft/internal/artifact"
 	"github.com/weftlabs/weft/internal/dispatch"
+	"github.com/weftlabs/weft/internal/kube"
 	"github.com/weftlabs/weft/internal/store"
 	"github.com/weftlabs/weft/server"
 )
@@ -26,7 +28,9 @@ type stack struct {
 	engineDone   chan struct{}
 	stopDispatch context.CancelFunc // nil without dispatch
 	dispatchDone chan struct{}
-	sweepDone    chan struct{} // nil without an artifact store
+	sweepDone    chan struct{}      // nil without an artifact store
+	stopKube     context.CancelFunc // nil without a cluster
+	kubeDone     chan struct{}
 }
 
 // stackOptions configure a stack.
@@ -36,6 +40,9 @@ type stackOptions struct {
 	// dispatch configures the HTTP dispatcher; nil runs none (weft bench
 	// has no HTTP blocks). Its Registerer and Logger are set here.
 	dispatch *dispatch.Config
+	// kube configures the Kubernetes dispatcher; nil runs none. Its
+	// Logger and Logs are set here.
+	kube     *kube.Config
 	registry *prometheus.Registry // nil: the server keeps its own
 	// artifacts is the artifact store; nil serves no artifacts. Its
 	// sweeper (deleting the bytes of removed artifacts) runs with the
@@ -72,6 +79,23 @@ func startStack(ctx context.Context, st *store.Store, o stackOptions) *stack {
 		go func() { defer close(s.dispatchDone); _ = disp.Run(dispCtx) }()
 		deps.BlockStoredFunc = disp.BlockStored
 	}
+	if o.kube != nil {
+		cfg := *o.kube
+		cfg.Logger = o.log.With("component", "kube")
+		cfg.Logs, cfg.MaxLogBytes = st, o.server.MaxLogBytes
+		kd := kube.New(cfg, s.eng, st)
+		var kubeCtx context.Context
+		kubeCtx, s.stopKube = context.WithCancel(context.WithoutCancel(ctx))
+		s.kubeDone = make(chan struct{})
+		go func() { defer close(s.kubeDone); _ = kd.Run(kubeCtx) }()
+		prev := deps.BlockStoredFunc
+		deps.BlockStoredFunc = func(def *blocks.Definition) {
+			if prev != nil {
+				prev(def)
+			}
+			kd.BlockStored(def)
+		}
+	}
 	if o.artifacts != nil {
 		sweeper := artifact.NewSweeper(st, o.artifacts, o.log.With("component", "artifacts"))
 		s.sweepDone = make(chan struct{})
@@ -85,6 +109,10 @@ func startStack(ctx context.Context, st *store.Store, o stackOptions) *stack {
 // stop ends the dispatcher (after its deliveries), then the engine's
 // loops, waiting for them until deadline. Stop serving first.
 func (s *stack) stop(deadline time.Time) {
+	if s.stopKube != nil {
+		s.stopKube()
+		<-s.kubeDone
+	}
 	if s.stopDispatch != nil {
 		s.stopDispatch()
 		<-s.dispatchDone
