@@ -21,7 +21,9 @@ import (
 // shows (X-Weft-Events); the server answers a unit whose hash the browser
 // already has with a placeholder (data-keep=KEY) that the browser fills
 // with the element it holds, and the history with only the events after
-// that one. The frame around the units is always sent; it is small.
+// that one (at most liveEventRows). Steps the page shows closed
+// (X-Weft-Open lists the open ones) come without their bodies. The frame
+// around the units is always sent; it is small.
 
 // LiveState is what the browser already shows, for one live refresh.
 type LiveState struct {
