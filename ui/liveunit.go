@@ -104,20 +104,22 @@ func liveUnit(tag, key string, inner templ.Component) templ.Component {
 type closedKey struct{}
 
 // liveStepUnit is a step's unit. A page's first load renders every step
-// with its body (so the page works without scripts) but hashes it as the
-// refresh renders it closed, so the first refresh does not send every
-// step again. When a step is opened the page refreshes at once and, the
-// open step's hash being that of its whole HTML, gets its current body.
+// with its body (so the page works without scripts) and carries two
+// hashes: data-lh, of the step as a refresh renders it closed, and
+// data-lhb, of the step with its body. The page sends the first while the
+// step is closed and the second once it is opened, so neither the first
+// refresh nor opening a step sends it again unless it changed. When a
+// step whose body was left out is opened, the page refreshes at once.
 func liveStepUnit(key string, inner templ.Component) templ.Component {
-	return liveUnitHashed("div", key, inner, func(ctx context.Context) (string, error) {
+	return liveUnitHashed("div", key, inner, func(ctx context.Context, whole string) (string, string, error) {
 		if st := liveState(ctx); st == nil || st.Refresh {
-			return "", nil
+			return "", "", nil
 		}
 		var b bytes.Buffer
 		if err := inner.Render(context.WithValue(ctx, closedKey{}, true), &b); err != nil {
-			return "", err
+			return "", "", err
 		}
-		return textHash(b.String()), nil
+		return textHash(b.String()), whole, nil
 	})
 }
 
@@ -125,24 +127,26 @@ func liveStepUnit(key string, inner templ.Component) templ.Component {
 // out (DeferLargeJSON) while the first load shows it; the first load is
 // hashed as the refresh renders it, so the refresh does not send it again.
 func liveIOUnit(d RunData) templ.Component {
-	return liveUnitHashed("div", "io", runIO(d), func(ctx context.Context) (string, error) {
+	return liveUnitHashed("div", "io", runIO(d), func(ctx context.Context, _ string) (string, string, error) {
 		if st := liveState(ctx); st == nil || st.Refresh {
-			return "", nil
+			return "", "", nil
 		}
 		dd := d
 		dd.Steps = nil // shared with d; only the run's own input and output are needed
 		DeferLargeJSON(&dd)
 		var b bytes.Buffer
 		if err := runIO(dd).Render(ctx, &b); err != nil {
-			return "", err
+			return "", "", err
 		}
-		return textHash(b.String()), nil
+		return textHash(b.String()), "", nil
 	})
 }
 
-// liveUnitHashed is liveUnit with the hash taken from hashOf when it
-// answers one.
-func liveUnitHashed(tag, key string, inner templ.Component, hashOf func(context.Context) (string, error)) templ.Component {
+// liveUnitHashed is liveUnit with the hash it carries taken from hashOf
+// when that answers one (given the hash of the HTML rendered), and a
+// second hash (data-lhb) when it answers that too. A refresh compares
+// what the page holds with the hash of the HTML it renders.
+func liveUnitHashed(tag, key string, inner templ.Component, hashOf func(ctx context.Context, whole string) (lh, lhb string, err error)) templ.Component {
 	return templ.ComponentFunc(func(ctx context.Context, w io.Writer) error {
 		var buf bytes.Buffer
 		if err := inner.Render(ctx, &buf); err != nil {
@@ -154,18 +158,19 @@ func liveUnitHashed(tag, key string, inner templ.Component, hashOf func(context.
 			_, err := w.Write(b)
 			return err
 		}
-		h := ""
+		whole := textHash(buf.String())
+		h, hb := "", ""
 		if hashOf != nil {
 			var err error
-			if h, err = hashOf(ctx); err != nil {
+			if h, hb, err = hashOf(ctx, whole); err != nil {
 				return err
 			}
 		}
 		if h == "" {
-			h = textHash(buf.String())
+			h = whole
 		}
 		k := html.EscapeString(key)
-		if st.Have[key] == h {
+		if st.Refresh && st.Have[key] == whole {
 			_, err := io.WriteString(w, "<"+tag+` data-keep="`+k+`"></`+tag+">")
 			return err
 		}
@@ -177,7 +182,11 @@ func liveUnitHashed(tag, key string, inner templ.Component, hashOf func(context.
 		if _, err := w.Write(b[:at]); err != nil {
 			return err
 		}
-		if _, err := io.WriteString(w, ` data-lk="`+k+`" data-lh="`+h+`"`); err != nil {
+		attrs := ` data-lk="` + k + `" data-lh="` + h + `"`
+		if hb != "" {
+			attrs += ` data-lhb="` + hb + `"`
+		}
+		if _, err := io.WriteString(w, attrs); err != nil {
 			return err
 		}
 		_, err := w.Write(b[at:])
@@ -223,4 +232,12 @@ func eventsWindow(ctx context.Context, evs []EventView) EventsWindow {
 		w.Rows = w.Rows[w.Skipped:]
 	}
 	return w
+}
+
+// canRerun says whether the run's steps offer "rerun from here": not while
+// the run goes on. The steps' links are always rendered and the steps'
+// section shows or hides them (data-rerun), so a step's HTML does not
+// change, nor is it sent again, when its run ends.
+func canRerun(d RunData) bool {
+	return d.Run.Status != "running" && d.Run.Status != "waiting"
 }

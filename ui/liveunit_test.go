@@ -86,6 +86,20 @@ func TestLiveRefreshSendsOnlyWhatChanged(t *testing.T) {
 		t.Errorf("an unchanged refresh is %d bytes, the whole live part %d", len(same), len(first))
 	}
 
+	// Opening a step the first load showed with its body: the page sends
+	// the hash of the step with its body (data-lhb), and it is kept.
+	lhb := regexp.MustCompile(`data-lk="s-load" data-lh="[^"]*" data-lhb="([^"]*)"`).FindStringSubmatch(first)
+	if lhb == nil {
+		t.Fatalf("the first load's step has no data-lhb")
+	}
+	withBody := units(first)
+	withBody["s-load"] = lhb[1]
+	opened0 := renderLive(t, &LiveState{Have: withBody, EventsAfter: 3, Open: map[string]bool{"load": true}, Refresh: true},
+		RunLive(p, BuildRunData(run, bp, fixtureEvents(), "", "", now)))
+	if got := units(opened0); got["s-load"] != "" || !strings.Contains(opened0, `data-keep="s-load"`) {
+		t.Errorf("opening a step held with its body sent it again")
+	}
+
 	// register fails a minute later, with a new event: its step, node and
 	// timeline row, the counts and the header are sent; the other steps,
 	// nodes and finished rows are not; one history row is appended.

@@ -59,7 +59,9 @@
       if (whole) return h;
       var have = [];
       box.querySelectorAll("[data-lk]").forEach(function (el) {
-        have.push(encodeURIComponent(el.getAttribute("data-lk")) + "=" + encodeURIComponent(el.getAttribute("data-lh")));
+        // An open step held with its body: the hash of the step with it.
+        var h = el.open && el.hasAttribute("data-lhb") ? el.getAttribute("data-lhb") : el.getAttribute("data-lh");
+        have.push(encodeURIComponent(el.getAttribute("data-lk")) + "=" + encodeURIComponent(h));
       });
       h["X-Weft-Have"] = have.join("&");
       var ev = box.querySelector("tbody[data-events-seq]");
@@ -98,11 +100,10 @@
         refresh();
       }, ms);
     }
-    // A step opened: fetch its current body now (a refresh sends bodies
-    // only for open steps).
+    // A step opened whose body a refresh left out: fetch it now.
     box.addEventListener("toggle", function (ev) {
       var d = ev.target;
-      if (d.open && d.matches && d.matches("details.step")) refresh();
+      if (d.open && d.matches && d.matches("details.step") && d.querySelector(":scope > .step-body[data-deferred]")) refresh();
     }, true);
     if (box.getAttribute("data-live") === "true") schedule(1500);
   }
