@@ -227,35 +227,9 @@ func (d *Dispatcher) loop(ctx, deliverCtx context.Context, wg *sync.WaitGroup) {
 	}
 }
 
-// acquire takes at least one delivery slot (blocking) and then every free
-// one; it answers how many it took, 0 when ctx ended.
-func (d *Dispatcher) acquire(ctx context.Context) int {
-	select {
-	case d.sem <- struct{}{}:
-	case <-ctx.Done():
-		return 0
-	}
-	n := 1
-	for n < cap(d.sem) && n < 100 {
-		select {
-		case d.sem <- struct{}{}:
-			n++
-		default:
-			return n
-		}
-	}
-	return n
-}
+func (d *Dispatcher) acquire(ctx context.Context) int { return Acquire(ctx, d.sem) }
 
-func (d *Dispatcher) sleep(ctx context.Context, dur time.Duration) {
-	t := time.NewTimer(dur)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	case <-d.wake:
-	}
-}
+func (d *Dispatcher) sleep(ctx context.Context, dur time.Duration) { Sleep(ctx, dur, d.wake) }
 
 // queues lists the queues of every stored HTTP block.
 func (d *Dispatcher) queues(ctx context.Context) ([]string, error) {

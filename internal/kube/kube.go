@@ -60,6 +60,7 @@ import (
 
 	"github.com/weftlabs/weft/blocks"
 	"github.com/weftlabs/weft/engine"
+	"github.com/weftlabs/weft/internal/dispatch"
 )
 
 // Tasks is the part of the engine the dispatcher uses.
@@ -322,35 +323,9 @@ func (d *Dispatcher) loop(ctx context.Context) {
 	}
 }
 
-// acquire takes at least one slot (blocking) and then every free one, at
-// most 100; it answers how many it took, 0 when ctx ended.
-func (d *Dispatcher) acquire(ctx context.Context) int {
-	select {
-	case d.sem <- struct{}{}:
-	case <-ctx.Done():
-		return 0
-	}
-	n := 1
-	for n < cap(d.sem) && n < 100 {
-		select {
-		case d.sem <- struct{}{}:
-			n++
-		default:
-			return n
-		}
-	}
-	return n
-}
+func (d *Dispatcher) acquire(ctx context.Context) int { return dispatch.Acquire(ctx, d.sem) }
 
-func (d *Dispatcher) sleep(ctx context.Context, dur time.Duration) {
-	t := time.NewTimer(dur)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	case <-d.wake:
-	}
-}
+func (d *Dispatcher) sleep(ctx context.Context, dur time.Duration) { dispatch.Sleep(ctx, dur, d.wake) }
 
 func (d *Dispatcher) queues(ctx context.Context) ([]string, error) {
 	bs, err := d.blocks.ListBlocks(ctx)
