@@ -22,10 +22,22 @@ import (
 	"github.com/weftlabs/weft/internal/pgscratch"
 )
 
-// namespace creates a namespace for one test.
+var (
+	namespacesMu sync.Mutex
+	namespaces   = map[string]int{}
+)
+
+// namespace creates a namespace for one test: name, or name-N when a test
+// run before in this process (-count) used name.
 func namespace(t testing.TB, name string) string {
 	t.Helper()
 	c := needCluster(t)
+	namespacesMu.Lock()
+	namespaces[name]++
+	if n := namespaces[name]; n > 1 {
+		name = fmt.Sprintf("%s-%d", name, n)
+	}
+	namespacesMu.Unlock()
 	_, err := c.Client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
@@ -384,7 +396,7 @@ type manyResult struct {
 // servers on one PostgreSQL and waits for all; it fails when a step did
 // not succeed at its first attempt or a Job was created twice.
 func dispatchMany(t testing.TB, ns string, n, replicas int) manyResult {
-	namespace(t, ns)
+	ns = namespace(t, ns)
 	jl := watchJobs(t, ns)
 	db := pgscratch.ForTest(t, "weft_kube")
 	var srvs []*server
