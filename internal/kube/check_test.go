@@ -52,7 +52,7 @@ func limitedKubeconfig(t *testing.T, ns string) string {
 	t.Cleanup(func() { cs.RbacV1().ClusterRoleBindings().Delete(context.Background(), follow, metav1.DeleteOptions{}) })
 	if _, err := cs.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "weft-jobs"}, Rules: []rbacv1.PolicyRule{
 		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"create", "patch", "delete"}},
-		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create"}},
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create", "patch"}},
 	}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

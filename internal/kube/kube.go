@@ -453,6 +453,23 @@ func (d *Dispatcher) start(ctx context.Context, t engine.Task) {
 		// from the informer between claim and here).
 		return
 	}
+	if !inline {
+		// The input goes first: a Job whose pod waits for a ConfigMap that
+		// a crash kept from being made would wait for ever.
+		if err := d.createInput(ctx, job, input); err != nil {
+			d.untrack(key)
+			if isUnreachable(err) {
+				d.unreachable()
+				log.Warn("kubernetes API server unreachable; task released, retrying after back-off", "err", err, "backoff", d.currentBackoff())
+				if rerr := d.tasks.Release(context.WithoutCancel(ctx), []engine.Task{t}); rerr != nil {
+					log.Warn("release task", "err", rerr)
+				}
+				return
+			}
+			d.report(ctx, t, log, nil, &engine.TaskError{Message: fmt.Sprintf("the Kubernetes API server refused the input ConfigMap of Job %s: %s", key, apiMessage(err)), Type: "kubernetes"})
+			return
+		}
+	}
 	cctx, cancel := context.WithTimeout(ctx, createTimeout)
 	created, err := d.cfg.Client.BatchV1().Jobs(ns).Create(cctx, job, metav1.CreateOptions{})
 	cancel()
@@ -464,17 +481,17 @@ func (d *Dispatcher) start(ctx context.Context, t engine.Task) {
 			d.cfg.JobCreatedFunc(t, created)
 		}
 		if !inline {
-			if err := d.createInput(ctx, created, input); err != nil {
-				d.untrack(key)
-				d.deleteJob(context.WithoutCancel(ctx), ns, job.Name, log)
-				d.report(ctx, t, log, nil, &engine.TaskError{Message: fmt.Sprintf("store the input of Job %s: %s", key, apiMessage(err)), Type: "kubernetes", Retryable: true})
-				return
-			}
+			d.ownInput(ctx, created, log)
 		}
 	case apierrors.IsAlreadyExists(err):
 		d.reached()
 		log.Info("job exists already; following it", "job", key)
 		d.relabelLease(ctx, ns, job.Name, t.Lease, log)
+		if !inline {
+			if cur, gerr := d.cfg.Client.BatchV1().Jobs(ns).Get(ctx, job.Name, metav1.GetOptions{}); gerr == nil {
+				d.ownInput(ctx, cur, log)
+			}
+		}
 	case isUnreachable(err):
 		d.untrack(key)
 		d.unreachable()
@@ -502,20 +519,33 @@ func (d *Dispatcher) relabelLease(ctx context.Context, ns, name, lease string, l
 	}
 }
 
-// createInput stores a large input in a ConfigMap named like the Job and
-// owned by it, so it goes when the Job goes.
+// createInput stores a large input in a ConfigMap named like the Job,
+// before the Job exists (an attempt's input never changes, so one made by
+// an earlier claim of the attempt is kept).
 func (d *Dispatcher) createInput(ctx context.Context, job *batchv1.Job, input []byte) error {
-	ctrl := false
 	cm := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: job.Name, Namespace: job.Namespace, Labels: job.Labels,
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID, Controller: &ctrl}}},
-		Data: map[string]string{inputFile: string(input)},
+		ObjectMeta: metav1.ObjectMeta{Name: job.Name, Namespace: job.Namespace, Labels: job.Labels},
+		Data:       map[string]string{inputFile: string(input)},
 	}
-	_, err := d.cfg.Client.CoreV1().ConfigMaps(job.Namespace).Create(ctx, cm, metav1.CreateOptions{})
+	cctx, cancel := context.WithTimeout(ctx, createTimeout)
+	defer cancel()
+	_, err := d.cfg.Client.CoreV1().ConfigMaps(job.Namespace).Create(cctx, cm, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return nil
 	}
 	return err
+}
+
+// ownInput makes the Job the owner of its input ConfigMap, so the
+// ConfigMap goes when the Job goes. Should this fail (or the server die
+// first), the ConfigMap stays behind: its labels name the run and task.
+func (d *Dispatcher) ownInput(ctx context.Context, job *batchv1.Job, log *slog.Logger) {
+	ctrl := false
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"ownerReferences": []metav1.OwnerReference{
+		{APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID, Controller: &ctrl}}}})
+	if _, err := d.cfg.Client.CoreV1().ConfigMaps(job.Namespace).Patch(ctx, job.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		log.Warn("make the Job the owner of its input ConfigMap; it will outlive the Job", "job", job.Namespace+"/"+job.Name, "err", err)
+	}
 }
 
 // isUnreachable reports whether err means the API server could not be

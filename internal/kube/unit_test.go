@@ -189,7 +189,9 @@ func TestFakeUnreachableThenComplete(t *testing.T) {
 	}
 }
 
-// An input above MaxInlineInput is mounted from a ConfigMap the Job owns.
+// An input above MaxInlineInput is mounted from a ConfigMap made before
+// the Job (so a crash between the two cannot leave a pod waiting for it),
+// then owned by the Job.
 func TestFakeLargeInputConfigMap(t *testing.T) {
 	t.Parallel()
 	b := setupFake(t, fake.NewClientset(), kube.Config{MaxInlineInput: 64})
@@ -208,8 +210,17 @@ func TestFakeLargeInputConfigMap(t *testing.T) {
 	waitFor(t, 10*time.Second, "the input ConfigMap", func() (bool, string) {
 		var err error
 		cm, err = b.cs.CoreV1().ConfigMaps("ml").Get(context.Background(), job.Name, metav1.GetOptions{})
-		return err == nil, fmt.Sprint(err)
+		return err == nil && len(cm.OwnerReferences) > 0, fmt.Sprint(err)
 	})
+	var order []string
+	for _, a := range b.cs.Actions() {
+		if a.GetVerb() == "create" && (a.GetResource().Resource == "jobs" || a.GetResource().Resource == "configmaps") {
+			order = append(order, a.GetResource().Resource)
+		}
+	}
+	if strings.Join(order, ",") != "configmaps,jobs" {
+		t.Fatalf("created %v, want the ConfigMap before the Job", order)
+	}
 	if cm.Data["input.json"] != `{"x":"`+big+`"}` || len(cm.OwnerReferences) != 1 || cm.OwnerReferences[0].Name != job.Name || cm.OwnerReferences[0].Kind != "Job" {
 		t.Fatalf("ConfigMap %+v", cm)
 	}
