@@ -70,6 +70,7 @@ type Tasks interface {
 	Fail(ctx context.Context, taskID, lease string, e engine.TaskError) error
 	Heartbeat(ctx context.Context, taskID, lease string) (engine.HeartbeatResult, error)
 	Release(ctx context.Context, tasks []engine.Task) error
+	SetTaskDetail(ctx context.Context, taskID, lease, detail string) error
 }
 
 // RunWatcher is implemented by an engine that can say when a run's status
