@@ -99,3 +99,11 @@ func (e *Engine) release(ctx context.Context, t Task, after time.Duration, stric
 		return nil
 	})
 }
+
+// ClaimsBefore lists the leased tasks of queues claimed at or before
+// before, by id after afterID, at most limit: a dispatcher of the engine's
+// own uses it to find claims a replica made and lost (killed between the
+// claim and the hand-over), and gives them back with Release.
+func (e *Engine) ClaimsBefore(ctx context.Context, queues []string, before time.Time, afterID string, limit int) ([]TaskRecord, error) {
+	return e.store.ClaimsBefore(ctx, queues, before, afterID, limit)
+}

@@ -72,6 +72,9 @@ type Store interface {
 	// LeasedTasks lists the run's claimed tasks (readers show their steps
 	// as running).
 	LeasedTasks(ctx context.Context, runID string) ([]TaskRecord, error)
+	// ClaimsBefore lists the leased tasks of queues claimed at or before
+	// before, by id after afterID (a page's last), at most limit.
+	ClaimsBefore(ctx context.Context, queues []string, before time.Time, afterID string, limit int) ([]TaskRecord, error)
 	// GetTask reads a task by id (ErrNotFound when none).
 	GetTask(ctx context.Context, id string) (TaskRecord, error)
 	// ConsumeTask deletes the task if lease is its current lease; else

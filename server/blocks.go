@@ -1,12 +1,14 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/weftlabs/weft/blocks"
+	"github.com/weftlabs/weft/blocks/jsoncheck"
 	"github.com/weftlabs/weft/engine"
 )
 
@@ -30,6 +32,12 @@ func (s *Server) putBlock(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if ps := s.checkBlock(c.Request().Context(), def); len(ps) > 0 {
+		if ix, err := jsoncheck.NewIndex(body); err == nil {
+			ix.Locate(ps)
+		}
+		return jsoncheck.Join(ps)
+	}
 	v, created, err := s.deps.Catalog.PutBlock(c.Request().Context(), def, body)
 	if err != nil {
 		if errors.Is(err, engine.ErrConflict) {
@@ -47,6 +55,14 @@ func (s *Server) putBlock(c echo.Context) error {
 		status = http.StatusCreated
 	}
 	return c.JSON(status, stored{Name: def.Name, Version: v})
+}
+
+// checkBlock asks CheckBlockFunc about def.
+func (s *Server) checkBlock(ctx context.Context, def *blocks.Definition) []*jsoncheck.ValidationError {
+	if s.deps.CheckBlockFunc == nil {
+		return nil
+	}
+	return s.deps.CheckBlockFunc(ctx, def)
 }
 
 // ParseBlock parses and checks an uploaded block definition (blocks.Parse);

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weftlabs/weft/blocks"
+	"github.com/weftlabs/weft/blocks/jsoncheck"
 )
 
 // Config configures the HTTP server.
@@ -76,6 +77,10 @@ type Deps struct {
 	// BlockStoredFunc, when set, is called after a block definition was
 	// stored (the HTTP dispatcher uses it to start polling a new queue).
 	BlockStoredFunc func(def *blocks.Definition)
+	// CheckBlockFunc, when set, is asked about a block definition that
+	// parsed, before it is stored: problems it names refuse the upload
+	// (the Kubernetes dispatcher checks the Job namespace).
+	CheckBlockFunc func(ctx context.Context, def *blocks.Definition) []*jsoncheck.ValidationError
 	// Logs keeps step logs; without it the log endpoints answer 501.
 	Logs LogStore
 }

@@ -156,6 +156,10 @@ func (s *Server) upload(ctx context.Context, text string) ([]ui.UploadResult, []
 			problems = append(problems, d.place(problemsOf(err))...)
 			continue
 		}
+		if ps := s.checkBlock(ctx, def); len(ps) > 0 {
+			problems = append(problems, d.place(ps)...)
+			continue
+		}
 		d.def = def
 		shadow := *def
 		if shadow.Version == 0 {

@@ -3,7 +3,10 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -21,6 +24,7 @@ type kubeOptions struct {
 	serverURL      string
 	podLogs        bool
 	maxJobs        int
+	claimGrace     time.Duration
 }
 
 func kubeFlags(fs *flag.FlagSet) *kubeOptions {
@@ -32,6 +36,7 @@ func kubeFlags(fs *flag.FlagSet) *kubeOptions {
 	fs.StringVar(&o.serverURL, "kube-server-url", "", "the server's address as Job containers see it, given as WEFT_SERVER (default --public-url)")
 	fs.BoolVar(&o.podLogs, "kube-pod-logs", true, "copy a finished Job's pod log to the step's log")
 	fs.IntVar(&o.maxJobs, "kube-max-jobs", 1000, "Jobs one server creates and follows at most")
+	fs.DurationVar(&o.claimGrace, "kube-claim-grace", 2*time.Minute, "how old another server's claim of a kubernetes step must be, with no Job made for it, before this server gives it back (that server died between the claim and the Job)")
 	return o
 }
 
@@ -76,5 +81,21 @@ func (o *kubeOptions) kubeConfig(getenv func(string) string, publicURL string) (
 		server = publicURL
 	}
 	return &kube.Config{Client: cs, Namespace: ns, WatchNamespace: o.watchNamespace, ServerURL: server,
-		PodLogs: o.podLogs, MaxJobs: o.maxJobs}, nil
+		PodLogs: o.podLogs, MaxJobs: o.maxJobs, ClaimGrace: o.claimGrace}, nil
+}
+
+// kubeWorkerID names this server's Kubernetes dispatcher in attempts: the
+// host and the listen port, so that a server restarted on the same host
+// and address knows the claims it made before (and gives back those it
+// had not made a Job for yet), and two servers on one host differ.
+func kubeWorkerID(addr net.Addr) string {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "localhost"
+	}
+	port := addr.String()
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		port = strconv.Itoa(ta.Port)
+	}
+	return kube.WorkerPrefix + "@" + host + ":" + port
 }

@@ -165,6 +165,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		ln.Close()
 		return err
 	}
+	if kubeCfg != nil {
+		kubeCfg.WorkerID = kubeWorkerID(ln.Addr())
+	}
 	runnerToken := ""
 	if o.runCommands {
 		runnerToken = newRunnerToken()

@@ -95,6 +95,7 @@ func startStack(ctx context.Context, st *store.Store, o stackOptions) *stack {
 			}
 			kd.BlockStored(def)
 		}
+		deps.CheckBlockFunc = kd.CheckBlock
 	}
 	if o.artifacts != nil {
 		sweeper := artifact.NewSweeper(st, o.artifacts, o.log.With("component", "artifacts"))

@@ -91,7 +91,13 @@ func (d *Dispatcher) run(f *follow, log *slog.Logger) {
 				return
 			case errors.Is(err, engine.ErrConflict):
 				job, jerr := d.jobs.Jobs(f.ns).Get(f.name)
-				if jerr == nil && !f.owned && job.Annotations[annLease] != "" && job.Annotations[annLease] != f.task.Lease {
+				if jerr == nil && job.Annotations[annLease] != "" && job.Annotations[annLease] != f.task.Lease {
+					if f.owned {
+						// This replica's claim was given back (its Create
+						// was slow) and the attempt claimed again: the new
+						// claim follows the Job.
+						return
+					}
 					// The task was claimed again for the same attempt and
 					// the Job carries the new lease: follow that one.
 					f.task.Lease = job.Annotations[annLease]
@@ -328,19 +334,34 @@ func failure(job *batchv1.Job, pod *corev1.Pod) *engine.TaskError {
 // report completes (err nil) or fails the step; a consumed lease means
 // another replica or the container reported first.
 func (d *Dispatcher) report(ctx context.Context, t engine.Task, log *slog.Logger, out json.RawMessage, te *engine.TaskError) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	var err error
 	if te != nil {
 		log.Info("kubernetes step failed", "err", te.Message, "type", te.Type)
-		err = d.tasks.Fail(rctx, t.ID, t.Lease, *te)
-	} else {
-		err = d.tasks.Complete(rctx, t.ID, t.Lease, out)
 	}
-	if errors.Is(err, engine.ErrConflict) || errors.Is(err, engine.ErrNotFound) {
-		log.Debug("job outcome already reported")
-	} else if err != nil {
-		log.Error("report kubernetes step", "err", err)
+	// The database may be briefly unable to answer (busy, failing over):
+	// try for a while before leaving the step to its lease.
+	wait := 100 * time.Millisecond
+	for try := 1; ; try++ {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		var err error
+		if te != nil {
+			err = d.tasks.Fail(rctx, t.ID, t.Lease, *te)
+		} else {
+			err = d.tasks.Complete(rctx, t.ID, t.Lease, out)
+		}
+		cancel()
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, engine.ErrConflict) || errors.Is(err, engine.ErrNotFound):
+			log.Debug("job outcome already reported")
+			return
+		case errors.Is(err, engine.ErrInvalidInput) || try == 6 || ctx.Err() != nil:
+			log.Error("report kubernetes step; its lease will lapse", "err", err, "tries", try)
+			return
+		}
+		log.Warn("report kubernetes step; trying again", "err", err, "wait", wait)
+		time.Sleep(wait)
+		wait *= 3
 	}
 }
 

@@ -32,6 +32,17 @@
 //   - The API server unreachable when creating a Job: the task is released
 //     (same attempt, step scheduled) and the dispatcher backs off before it
 //     claims again.
+//
+// Claims lost in a crash: a replica killed between claiming a task and
+// creating its Job leaves the task leased with no Job. Each replica claims
+// under its own worker id, stable across restarts (WorkerID: host and
+// listen address), so once restarted it gives back at once every claim
+// of its id made before it started that has no Job; a claim of another
+// replica is given back once it is ClaimGrace old without a Job (that
+// replica did not come back). Given back means the same attempt, ready
+// again: no attempt is spent and the step runs once. Should a slow Create
+// land after all, the next claim of the attempt finds the Job by its name
+// and follows it.
 package kube
 
 import (
@@ -70,6 +81,7 @@ type Tasks interface {
 	Fail(ctx context.Context, taskID, lease string, e engine.TaskError) error
 	Heartbeat(ctx context.Context, taskID, lease string) (engine.HeartbeatResult, error)
 	Release(ctx context.Context, tasks []engine.Task) error
+	ClaimsBefore(ctx context.Context, queues []string, before time.Time, afterID string, limit int) ([]engine.TaskRecord, error)
 	SetTaskDetail(ctx context.Context, taskID, lease, detail string) error
 }
 
@@ -121,9 +133,18 @@ type Config struct {
 	// Backoff is the first wait after the API server could not be reached;
 	// it doubles up to MaxBackoff (defaults 1s and 30s).
 	Backoff, MaxBackoff time.Duration
-	// WorkerID names the dispatcher in attempts (default "kube-dispatch").
+	// WorkerID names the dispatcher in attempts; it starts with
+	// WorkerPrefix and should stay the same when the replica restarts and
+	// differ between replicas (weft serve uses the host and listen address).
 	WorkerID string
-	Logs     Logs
+	// ClaimGrace is how old a claim of another replica without a Job must
+	// be before it is given back (default 2m). A live replica creates its
+	// Job within seconds of the claim.
+	ClaimGrace time.Duration
+	// ClaimSweep is how often lost claims are looked for (default a
+	// quarter of ClaimGrace, between 1s and 30s).
+	ClaimSweep time.Duration
+	Logs       Logs
 	// MaxLogBytes bounds a step's log.
 	MaxLogBytes int64
 	Logger      *slog.Logger
@@ -131,6 +152,12 @@ type Config struct {
 	// (for measurements).
 	JobCreatedFunc func(t engine.Task, job *batchv1.Job)
 }
+
+// WorkerPrefix starts the worker id of every Kubernetes dispatcher.
+const WorkerPrefix = "kube-dispatch"
+
+// createTimeout bounds one Job create call.
+const createTimeout = 30 * time.Second
 
 func (c Config) withDefaults() Config {
 	if c.Namespace == "" {
@@ -158,7 +185,13 @@ func (c Config) withDefaults() Config {
 		c.MaxBackoff = 30 * time.Second
 	}
 	if c.WorkerID == "" {
-		c.WorkerID = "kube-dispatch"
+		c.WorkerID = WorkerPrefix
+	}
+	if c.ClaimGrace <= 0 {
+		c.ClaimGrace = 2 * time.Minute
+	}
+	if c.ClaimSweep <= 0 {
+		c.ClaimSweep = min(max(c.ClaimGrace/4, time.Second), 30*time.Second)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -187,6 +220,8 @@ type Dispatcher struct {
 
 	backoffMu sync.Mutex
 	backoff   time.Duration
+
+	started time.Time // when Run began: this replica's earlier claims are lost
 }
 
 // New builds a Dispatcher.
@@ -217,6 +252,7 @@ func (d *Dispatcher) BlockStored(def *blocks.Definition) {
 // Jobs keep running when it returns: a replica that starts later adopts
 // them.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	d.started = time.Now()
 	opts := []informers.SharedInformerOption{informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.LabelSelector = LabelManagedBy + "=" + managedBy
 	})}
@@ -256,7 +292,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 	}
 	if ctx.Err() == nil {
-		d.log.Info("kubernetes informers synced", "jobs", len(d.listJobs()))
+		d.log.Info("kubernetes informers synced", "jobs", len(d.listJobs()), "worker_id", d.cfg.WorkerID)
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.sweepClaims(ctx)
+		}()
 		d.loop(ctx)
 	}
 	d.wg.Wait()
@@ -373,7 +414,17 @@ func (d *Dispatcher) start(ctx context.Context, t engine.Task) {
 	}()
 	log := d.log.With("task_id", t.ID, "run_id", t.RunID, "step_ref", t.Path, "block", t.Block, "attempt", t.Attempt)
 	def, err := d.blocks.Block(t.Block, t.Version)
-	if err != nil || def == nil || def.Dispatch.Kind != blocks.DispatchKubernetes {
+	switch {
+	case err != nil && !errors.Is(err, engine.ErrNotFound):
+		// The database could not answer (busy, restarting): not the
+		// step's fault. Give the claim back and try again after a pause.
+		log.Warn("read the block of a claimed task; task released", "err", err)
+		if rerr := d.tasks.Release(context.WithoutCancel(ctx), []engine.Task{t}); rerr != nil {
+			log.Warn("release task", "err", rerr)
+		}
+		d.sleep(ctx, time.Second)
+		return
+	case err != nil || def == nil || def.Dispatch.Kind != blocks.DispatchKubernetes:
 		d.report(ctx, t, log, nil, &engine.TaskError{Message: fmt.Sprintf("block %s@%d is not a stored kubernetes block", t.Block, t.Version), Type: "dispatch"})
 		return
 	}
@@ -403,7 +454,9 @@ func (d *Dispatcher) start(ctx context.Context, t engine.Task) {
 		// from the informer between claim and here).
 		return
 	}
-	created, err := d.cfg.Client.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{})
+	cctx, cancel := context.WithTimeout(ctx, createTimeout)
+	created, err := d.cfg.Client.BatchV1().Jobs(ns).Create(cctx, job, metav1.CreateOptions{})
+	cancel()
 	switch {
 	case err == nil:
 		d.reached()

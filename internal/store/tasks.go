@@ -283,6 +283,29 @@ func (s *Store) LeasedTasks(ctx context.Context, runID string) ([]engine.TaskRec
 	return out, nil
 }
 
+// ClaimsBefore lists the leased tasks of queues claimed at or before
+// before, by id after afterID, at most limit.
+func (s *Store) ClaimsBefore(ctx context.Context, queues []string, before time.Time, afterID string, limit int) ([]engine.TaskRecord, error) {
+	if len(queues) == 0 {
+		return nil, nil
+	}
+	args := []any{us(before), afterID}
+	for _, q := range queues {
+		args = append(args, q)
+	}
+	args = append(args, limit)
+	var rows []taskRow
+	if err := s.q(ctx).Raw("SELECT * FROM tasks WHERE state = 'leased' AND claimed_at <= ? AND id > ? AND queue IN ("+qmarks(len(queues))+
+		") ORDER BY id LIMIT ?", args...).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("claims before %s: %w", before.Format(time.RFC3339), err)
+	}
+	out := make([]engine.TaskRecord, len(rows))
+	for i, w := range rows {
+		out[i] = w.record()
+	}
+	return out, nil
+}
+
 // ConsumeTask deletes a leased task when lease is current.
 func (s *Store) ConsumeTask(ctx context.Context, id, lease string) error {
 	res := s.q(ctx).Exec("DELETE FROM tasks WHERE id = ? AND lease = ? AND state = 'leased'", id, lease)

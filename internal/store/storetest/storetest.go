@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		"TxRollback":           testTxRollback,
 		"ApplyMutation":        testApplyMutation,
 		"ClaimDeadline":        testClaimDeadline,
+		"ClaimsBefore":         testClaimsBefore,
 		"TaskDetail":           testTaskDetail,
 	}
 	names := make([]string, 0, len(tests))
