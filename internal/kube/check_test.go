@@ -80,7 +80,7 @@ func limitedKubeconfig(t *testing.T, ns string) string {
 
 type apiProblem struct {
 	Error struct {
-		Code     string `json:"code"`
+		Code    string `json:"code"`
 		Details []struct {
 			Path    string `json:"path"`
 			Message string `json:"message"`

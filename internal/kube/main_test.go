@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,11 +21,16 @@ import (
 	"github.com/weftlabs/weft/internal/kube/kubetest"
 )
 
-// The package's tests share one control plane, on ports of their own.
-const (
-	apiPort  = 16443
-	etcdPort = 26790
-)
+// The package's tests share one control plane, on ports of their own
+// (WEFT_TEST_K8S_PORT moves the API server's, and etcd's with it, for a
+// second checkout testing on the same machine).
+var apiPort, etcdPort = 16443, 26790
+
+func init() {
+	if p, err := strconv.Atoi(os.Getenv("WEFT_TEST_K8S_PORT")); err == nil && p > 0 && p < 55000 {
+		apiPort, etcdPort = p, p+10000
+	}
+}
 
 var (
 	cluster    *kubetest.Cluster

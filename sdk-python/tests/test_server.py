@@ -531,6 +531,74 @@ class LiveFragmentSizeTest(unittest.TestCase):
             w.stop()
 
 
+class KubernetesJobScriptTest(unittest.TestCase):
+    """examples/kubernetes/train_job.py, the trainer image's entry point, played as a Job's container.
+
+    The test control plane runs no containers, so this test is the container: it claims house-prices'
+    model.train tasks, runs the script with the environment the Kubernetes dispatcher gives a Job
+    (WEFT_INPUT, WEFT_SERVER, WEFT_TASK_ID, WEFT_LEASE) and reports what it wrote as its termination
+    message as the output, as the dispatcher does when the Job completes. The run must end as it does
+    with the local worker: the same r2 figures, the model stored as the step's artifact.
+    """
+
+    def _post(self, path: str, body: Dict[str, Any]) -> Any:
+        import urllib.request
+        req = urllib.request.Request(STATE["url"] + path, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            raw = r.read()
+        return json.loads(raw) if raw else None
+
+    def test_train_job_script_as_the_container(self) -> None:
+        import house_prices
+
+        expected = json.loads(subprocess.run(
+            [sys.executable, os.path.join(_paths.REPO, "examples", "check_house_prices.py"), "--json"],
+            cwd=_paths.REPO, capture_output=True, text=True, check=True).stdout)
+        w = Worker(STATE["url"], concurrency=4, poll_wait=2.0)
+        common.register_common(w)
+        w.register("data.load_csv", house_prices.load_csv)
+        w.register("data.prepare", house_prices.prepare)
+        w.register("model.register", house_prices.register_model)
+        w.register("model.unregister", house_prices.unregister_model)
+        w.start()
+        try:
+            c = Client(STATE["url"])
+            run = c.start("house-prices", schema_defaults("house-prices"))
+            done: List[str] = []
+            deadline = time.monotonic() + 120
+            while len(done) < 2 and time.monotonic() < deadline:
+                got = self._post("/api/v1/tasks/poll", {"worker_id": "job-container", "queues": ["train"], "max": 2,
+                                                        "wait": "5s"})
+                for task in got["tasks"]:
+                    with tempfile.TemporaryDirectory() as d:
+                        term = os.path.join(d, "termination-log")
+                        env = dict(os.environ, WEFT_INPUT=json.dumps(task["input"]), WEFT_SERVER=STATE["url"],
+                                   WEFT_TASK_ID=task["id"], WEFT_LEASE=task["lease"], WEFT_TERMINATION_LOG=term)
+                        env.pop("WEFT_TOKEN", None)
+                        p = subprocess.run([sys.executable, "examples/kubernetes/train_job.py"], cwd=_paths.REPO,
+                                           env=env, capture_output=True, text=True, timeout=120)
+                        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+                        with open(term, encoding="utf-8") as f:
+                            out = json.load(f)
+                    self.assertIn("artifact", out["model"])  # stored under the lease, referenced from the output
+                    self._post("/api/v1/tasks/%s/complete" % task["id"], {"lease": task["lease"], "output": out})
+                    done.append(task["input"]["algo"])
+            self.assertEqual(sorted(done), ["forest", "linear"])
+            run = c.wait(run.id, timeout=60)
+            self.assertEqual(run.status, "waiting", run.error)
+            c.signal(run.id, "approval", {"by": "alice"})
+            run = c.wait(run.id, timeout=60)
+            self.assertEqual(run.status, "succeeded", run.error)
+            self.assertEqual(run.output["linear_r2"], expected["linear_r2"])
+            self.assertEqual(run.output["forest_r2"], expected["forest_r2"])
+            self.assertEqual(run.output["algo"], expected["best"])
+            models = [a.step for a in c.artifacts(run.id) if a.name == "model"]
+            self.assertEqual(sorted(models), ["forest", "linear"])
+        finally:
+            w.stop()
+
+
 class ArtifactsTest(unittest.TestCase):
     """A worker that saves artifacts and one that receives them as local paths."""
 
