@@ -75,8 +75,9 @@ func (e *Engine) release(ctx context.Context, t Task, after time.Duration, stric
 			return err
 		}
 		// The task as it was before the claim: same id, attempt and place
-		// in its queue.
+		// in its queue, and nothing said about a run that has not started.
 		rec.Lease, rec.WorkerID, rec.LeaseExpiresAt, rec.CancelRequested = "", "", nil, false
+		rec.StatusDetail = ""
 		rec.State = TaskReady
 		if after > 0 {
 			rec.VisibleAt = e.now().Add(after)

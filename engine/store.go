@@ -99,6 +99,9 @@ type Store interface {
 	// ClearDeadline removes a leased task's attempt deadline once it has
 	// fired; ErrConflict when the lease is stale or the deadline gone.
 	ClearDeadline(ctx context.Context, id, lease string) error
+	// SetTaskDetail sets a leased task's status detail ("" clears it);
+	// ErrConflict when lease is not its current lease.
+	SetTaskDetail(ctx context.Context, id, lease, detail string) error
 	// NextWake is the earliest of: a leased task's expiry or deadline, a delayed ready
 	// task's visibility after now, a timer's due time (ok=false: none).
 	NextWake(ctx context.Context, now time.Time) (t time.Time, ok bool, err error)
@@ -186,6 +189,9 @@ type TaskRecord struct {
 	DeadlineAt *time.Time
 	// Artifacts counts the artifacts stored under the task.
 	Artifacts int
+	// StatusDetail says why the claimed attempt is not progressing
+	// ("waiting for cluster capacity: ..."); "" when nothing is said.
+	StatusDetail string
 }
 
 // Timer kinds.

@@ -116,6 +116,10 @@ type Step struct {
 	CreatedAt  time.Time              `json:"created_at"`
 	StartedAt  *time.Time             `json:"started_at"`
 	FinishedAt *time.Time             `json:"finished_at"`
+	// StatusDetail says why a running step is not progressing, as the
+	// process running its attempt tells (a Kubernetes Job's "waiting for
+	// cluster capacity: ..."); empty otherwise.
+	StatusDetail string `json:"status_detail,omitempty"`
 
 	// Seq orders steps by creation; Control is a control block's state.
 	Seq     int          `json:"-"`

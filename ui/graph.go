@@ -574,8 +574,12 @@ func RunNodes(steps []engine.Step, now time.Time, href func(path string) string)
 			if len(s.Attempts) > att {
 				att = len(s.Attempts)
 			}
-			lines = append(lines, fmt.Sprintf("%s: %s · %d attempt%s · %s", s.Path, StatusWord(string(s.Status)),
-				att, plural(att), Span(s.StartedAt, s.FinishedAt, now)))
+			line := fmt.Sprintf("%s: %s · %d attempt%s · %s", s.Path, StatusWord(string(s.Status)),
+				att, plural(att), Span(s.StartedAt, s.FinishedAt, now))
+			if s.Status == engine.StepRunning && s.StatusDetail != "" {
+				line += " · " + truncate(s.StatusDetail, 200)
+			}
+			lines = append(lines, line)
 		}
 		if len(lines) > 12 {
 			lines = append(lines[:12], fmt.Sprintf("… and %d more", len(lines)-12))

@@ -41,6 +41,7 @@ type StepView struct {
 	Kind       string
 	Block      string
 	Status     string
+	Detail     string // why a running step is not progressing
 	Attempt    int
 	Attempts   []AttemptView
 	Input      JSONView
@@ -164,6 +165,9 @@ func BuildRunData(run engine.Run, bp *flows.Blueprint, events []engine.Event, se
 			Input: NewJSONView("in-"+s.Path, s.Input), Output: NewJSONView("out-"+s.Path, s.Output), Error: s.Error,
 			Started: WhenPtr(s.StartedAt), Duration: Span(s.StartedAt, s.FinishedAt, now), ChildRunID: s.ChildRunID,
 			Open: s.Path == selected}
+		if s.Status == engine.StepRunning {
+			sv.Detail = s.StatusDetail
+		}
 		sv.Input.limit(JSONHref(run.ID, s.Path, "input"))
 		sv.Output.limit(JSONHref(run.ID, s.Path, "output"))
 		if sv.Kind == "" {

@@ -284,6 +284,51 @@ func TestRunPageShowsWhatUsersNeed(t *testing.T) {
 	}
 }
 
+// A running step that says why it is not progressing shows it in its
+// header and its graph node's tooltip, and a live refresh sends the step
+// again once it goes.
+func TestRunningStepShowsItsDetail(t *testing.T) {
+	t.Parallel()
+	bp := loadBlueprint(t, "house.json", 2)
+	run := fixtureRun(bp)
+	run.Status, run.FinishedAt, run.Error = engine.RunRunning, nil, nil
+	const detail = "waiting for cluster capacity: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
+	reg := &run.Steps[8]
+	reg.Status, reg.FinishedAt, reg.Error, reg.StatusDetail = engine.StepRunning, nil, nil, detail
+	run.Steps[0].StatusDetail = "stale" // only a running step shows one
+	now := t0.Add(90 * time.Second)
+	p := page("Run", "runs")
+
+	html := render(t, RunPage(p, BuildRunData(run, bp, nil, "", "", now)))
+	step := html[strings.Index(html, `id="step-register"`):]
+	step = step[:strings.Index(step, "</summary>")]
+	if !strings.Contains(step, `data-testid="step-detail">`+detail+`</span>`) {
+		t.Errorf("the running step's header lacks its detail: %s", step)
+	}
+	node := html[strings.Index(html, `data-testid="node-register"`):]
+	node = node[:strings.Index(node, "</title>")]
+	if !strings.Contains(node, detail) {
+		t.Errorf("the graph node's tooltip lacks the detail: %s", node)
+	}
+	if strings.Contains(html, "stale") {
+		t.Error("a succeeded step shows a status detail")
+	}
+
+	first := renderLive(t, &LiveState{}, RunLive(p, BuildRunData(run, bp, nil, "", "", now)))
+	reg.StatusDetail = ""
+	st := &LiveState{Have: units(first), Open: map[string]bool{}, Refresh: true}
+	next := renderLive(t, st, RunLive(p, BuildRunData(run, bp, nil, "", "", now)))
+	sent := units(next)
+	for _, k := range []string{"s-register", "n-register"} {
+		if sent[k] == "" {
+			t.Errorf("the detail went but the refresh did not send unit %q again (sent %v)", k, sent)
+		}
+	}
+	if strings.Contains(next, "waiting for cluster capacity") {
+		t.Error("the refresh still shows the detail")
+	}
+}
+
 func TestStartFormFromSchema(t *testing.T) {
 	t.Parallel()
 	bp := loadBlueprint(t, "house.json", 1)

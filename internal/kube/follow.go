@@ -67,8 +67,11 @@ func (d *Dispatcher) run(f *follow, log *slog.Logger) {
 		}
 	}
 	var recheck <-chan time.Time
+	// A Job this replica created runs a fresh claim, without a detail; an
+	// adopted one may carry one an earlier follower set.
+	shown := shownDetail{known: f.owned}
 	for {
-		if done := d.look(ctx, f, log, &recheck); done {
+		if done := d.look(ctx, f, log, &recheck, &shown); done {
 			return
 		}
 		select {
@@ -98,6 +101,7 @@ func (d *Dispatcher) run(f *follow, log *slog.Logger) {
 					// The task was claimed again for the same attempt and
 					// the Job carries the new lease: follow that one.
 					f.task.Lease = job.Annotations[annLease]
+					shown = shownDetail{}
 					hb.Reset(0)
 					continue
 				}
@@ -132,9 +136,15 @@ func (d *Dispatcher) run(f *follow, log *slog.Logger) {
 	}
 }
 
+// shownDetail is the status detail a follower has set on its step.
+type shownDetail struct {
+	detail string
+	known  bool // false: the task may hold any detail (an adopted Job, a new lease)
+}
+
 // look acts on what the informers hold about f's Job and pod; it answers
 // true when following is over.
-func (d *Dispatcher) look(ctx context.Context, f *follow, log *slog.Logger, recheck *<-chan time.Time) bool {
+func (d *Dispatcher) look(ctx context.Context, f *follow, log *slog.Logger, recheck *<-chan time.Time, shown *shownDetail) bool {
 	d.mu.Lock()
 	deleted := f.deleted
 	d.mu.Unlock()
@@ -183,15 +193,47 @@ func (d *Dispatcher) look(ctx context.Context, f *follow, log *slog.Logger, rech
 			return true
 		}
 	}
+	// The step shows why its pod waits while the scheduler finds no
+	// room for it, and stops once the pod is placed.
 	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+		if c.Type != corev1.PodScheduled {
+			continue
+		}
+		if c.Status == corev1.ConditionTrue {
+			d.showDetail(ctx, f, shown, "", log)
+		}
+		if c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
 			if c.Message != f.unschedMsg {
 				f.unschedMsg = c.Message
 				d.stepLog(ctx, f.task, engine.LogWarning, fmt.Sprintf("%s: Job %s: %s", WaitingForCapacity, f.key, c.Message), log)
 			}
+			detail := WaitingForCapacity
+			if c.Message != "" {
+				detail += ": " + c.Message
+			}
+			d.showDetail(ctx, f, shown, detail, log)
 		}
 	}
+	if pod.Status.Phase == corev1.PodRunning {
+		d.showDetail(ctx, f, shown, "", log)
+	}
 	return false
+}
+
+// showDetail sets the step's status detail ("" clears it) unless it is
+// known to be that already. A stale lease is left to the lease renewal to
+// find; after another error the next look tries again.
+func (d *Dispatcher) showDetail(ctx context.Context, f *follow, shown *shownDetail, detail string, log *slog.Logger) {
+	if shown.known && shown.detail == detail {
+		return
+	}
+	err := d.tasks.SetTaskDetail(ctx, f.task.ID, f.task.Lease, detail)
+	if err != nil && !errors.Is(err, engine.ErrConflict) && !errors.Is(err, engine.ErrNotFound) {
+		log.Debug("set the step's status detail", "err", err)
+		shown.known = false
+		return
+	}
+	shown.detail, shown.known = detail, true
 }
 
 // waitForPod answers true (and arms recheck) while a finished Job's pod

@@ -262,14 +262,26 @@ func TestUnschedulableThenCancel(t *testing.T) {
 	var logs struct {
 		Lines []struct{ Message, Step string } `json:"lines"`
 	}
+	var schedMsg string // the scheduler's message, as the log line quotes it
 	waitFor(t, 60*time.Second, "the step's log to say it waits for capacity", func() (bool, string) {
 		call(t, "GET", srv.url()+"/api/v1/runs/"+id+"/logs", nil, &logs)
 		for _, l := range logs.Lines {
 			if strings.Contains(l.Message, kube.WaitingForCapacity) && strings.Contains(l.Message, "Insufficient nvidia.com/gpu") {
+				_, rest, _ := strings.Cut(l.Message, ": Job ")
+				_, schedMsg, _ = strings.Cut(rest, ": ")
 				return true, ""
 			}
 		}
 		return false, fmt.Sprint(logs.Lines)
+	})
+	// The step itself says so, with the scheduler's message.
+	waitFor(t, 30*time.Second, "the step to show it waits for capacity", func() (bool, string) {
+		r := getRun(t, srv.url(), id)
+		if len(r.Steps) != 1 {
+			return false, fmt.Sprint(r.Steps)
+		}
+		d := r.Steps[0].Detail
+		return strings.HasPrefix(d, kube.WaitingForCapacity) && strings.Contains(d, "Insufficient nvidia.com/gpu") && strings.Contains(d, schedMsg), d
 	})
 	if r := getRun(t, srv.url(), id); r.Status != "running" || r.Steps[0].Status != "running" {
 		t.Fatalf("run %s step %s, want both running while the Job waits", r.Status, r.Steps[0].Status)

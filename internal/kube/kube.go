@@ -82,6 +82,7 @@ type Tasks interface {
 	Heartbeat(ctx context.Context, taskID, lease string) (engine.HeartbeatResult, error)
 	Release(ctx context.Context, tasks []engine.Task) error
 	ClaimsBefore(ctx context.Context, queues []string, before time.Time, afterID string, limit int) ([]engine.TaskRecord, error)
+	SetTaskDetail(ctx context.Context, taskID, lease, detail string) error
 }
 
 // RunWatcher is implemented by an engine that can say when a run's status

@@ -227,6 +227,7 @@ type step struct {
 	FinishedAt *time.Time `json:"finished_at"`
 	Path       string     `json:"path"`
 	Status     string     `json:"status"`
+	Detail     string     `json:"status_detail"`
 	Attempt    int        `json:"attempt"`
 	Output     json.RawMessage
 	Error      *struct{ Message, Type string }

@@ -225,3 +225,42 @@ func TestFakeLargeInputConfigMap(t *testing.T) {
 		t.Fatalf("ConfigMap %+v", cm)
 	}
 }
+
+// A pod the scheduler cannot place shows on its running step as
+// "waiting for cluster capacity" with the scheduler's message, until the
+// pod is scheduled.
+func TestFakeUnschedulableDetail(t *testing.T) {
+	t.Parallel()
+	b := setupFake(t, fake.NewClientset(), kube.Config{})
+	b.deploy(t, "k.gpu", "", "")
+	id := b.start(t, "f-k.gpu", `{"x": 1}`)
+	job := b.waitJob(t)
+	const msg = "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
+	b.podFor(t, job, corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled,
+		Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable, Message: msg}}})
+	detail := func() (engine.Step, error) {
+		r, err := b.eng.GetRun(context.Background(), id, true)
+		if err != nil || len(r.Steps) != 1 {
+			return engine.Step{}, fmt.Errorf("run %+v: %v", r, err)
+		}
+		return r.Steps[0], nil
+	}
+	waitFor(t, 10*time.Second, "the step to show it waits for capacity", func() (bool, string) {
+		st, err := detail()
+		return err == nil && st.Status == engine.StepRunning && st.StatusDetail == kube.WaitingForCapacity+": "+msg,
+			fmt.Sprintf("%s %q %v", st.Status, st.StatusDetail, err)
+	})
+
+	pod, err := b.cs.CoreV1().Pods("ml").Get(context.Background(), job.Name+"-x1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}
+	if _, err := b.cs.CoreV1().Pods("ml").UpdateStatus(context.Background(), pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the detail to go once the pod is scheduled", func() (bool, string) {
+		st, err := detail()
+		return err == nil && st.Status == engine.StepRunning && st.StatusDetail == "", fmt.Sprintf("%s %q %v", st.Status, st.StatusDetail, err)
+	})
+}

@@ -124,7 +124,8 @@ func (s *Store) write(ctx context.Context, m engine.Mutation) error {
 
 // taskCols is every column of tasks, in scanTasks' order.
 const taskCols = `id, run_id, path, ref, attempt, step_seq, queue, block, version, input, state, visible_at, lease, lease_us,
-lease_expires_at, worker_id, resources, concurrency, cancel_requested, created_at, claimed_at, timeout_us, deadline_at, artifacts`
+lease_expires_at, worker_id, resources, concurrency, cancel_requested, created_at, claimed_at, timeout_us, deadline_at, artifacts,
+status_detail`
 
 func scanTasks(rows *sql.Rows) ([]taskRow, error) {
 	defer rows.Close()
@@ -133,7 +134,7 @@ func scanTasks(rows *sql.Rows) ([]taskRow, error) {
 		var w taskRow
 		if err := rows.Scan(&w.ID, &w.RunID, &w.Path, &w.Ref, &w.Attempt, &w.StepSeq, &w.Queue, &w.Block, &w.Version, &w.Input, &w.State,
 			&w.VisibleAt, &w.Lease, &w.LeaseUS, &w.LeaseExpiresAt, &w.WorkerID, &w.Resources, &w.Concurrency, &w.CancelRequested,
-			&w.CreatedAt, &w.ClaimedAt, &w.TimeoutUS, &w.DeadlineAt, &w.Artifacts); err != nil {
+			&w.CreatedAt, &w.ClaimedAt, &w.TimeoutUS, &w.DeadlineAt, &w.Artifacts, &w.StatusDetail); err != nil {
 			return nil, err
 		}
 		out = append(out, w)

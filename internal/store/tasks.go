@@ -37,6 +37,7 @@ type taskRow struct {
 	TimeoutUS       int64   `gorm:"column:timeout_us"`
 	DeadlineAt      *int64  `gorm:"column:deadline_at"`
 	Artifacts       int     `gorm:"column:artifacts"`
+	StatusDetail    *string `gorm:"column:status_detail"`
 }
 
 func (w taskRow) record() engine.TaskRecord {
@@ -47,7 +48,7 @@ func (w taskRow) record() engine.TaskRecord {
 		LeaseExpiresAt: fromUSPtr(w.LeaseExpiresAt), WorkerID: ptrStr(w.WorkerID), Concurrency: w.Concurrency,
 		CancelRequested: w.CancelRequested != 0, CreatedAt: fromUS(w.CreatedAt),
 		Timeout: time.Duration(w.TimeoutUS) * time.Microsecond, ClaimedAt: fromUSPtr(w.ClaimedAt), DeadlineAt: fromUSPtr(w.DeadlineAt),
-		Artifacts: w.Artifacts,
+		Artifacts: w.Artifacts, StatusDetail: ptrStr(w.StatusDetail),
 	}
 	if r := decode[map[string]float64](w.Resources); r != nil {
 		t.Resources = *r
@@ -347,6 +348,23 @@ func (s *Store) ClearDeadline(ctx context.Context, id, lease string) error {
 	res := s.q(ctx).Exec("UPDATE tasks SET deadline_at = NULL WHERE id = ? AND lease = ? AND state = 'leased' AND deadline_at IS NOT NULL", id, lease)
 	if res.Error != nil {
 		return fmt.Errorf("clear deadline of %s: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return engine.ErrConflict
+	}
+	return nil
+}
+
+// SetTaskDetail sets (or, with "", clears) a leased task's status detail
+// when lease is its current lease.
+func (s *Store) SetTaskDetail(ctx context.Context, id, lease, detail string) error {
+	var v *string
+	if detail != "" {
+		v = &detail
+	}
+	res := s.q(ctx).Exec("UPDATE tasks SET status_detail = ? WHERE id = ? AND lease = ? AND state = 'leased'", v, id, lease)
+	if res.Error != nil {
+		return fmt.Errorf("set detail of task %s: %w", id, res.Error)
 	}
 	if res.RowsAffected == 0 {
 		return engine.ErrConflict

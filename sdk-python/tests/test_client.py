@@ -7,7 +7,7 @@ from typing import List
 
 from tests import _paths  # noqa: F401
 from tests.fakeweft import FakeWeft
-from weft import APIError, Client, Flow, NotFound, TransportError, ValidationError
+from weft import APIError, Client, Flow, NotFound, Run, TransportError, ValidationError
 
 
 class ClientTest(unittest.TestCase):
@@ -39,6 +39,13 @@ class ClientTest(unittest.TestCase):
             self.assertIsInstance(e, APIError)
             self.assertEqual((e.status, e.code, e.message), (404, "not_found", "run nope does not exist"))
             self.assertIn("GET", str(e))
+
+    def test_step_status_detail(self) -> None:
+        detail = "waiting for cluster capacity: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
+        run = Run.from_json({"id": "r1", "flow": "f", "version": 1, "status": "running", "steps": [
+            {"path": "train", "ref": "train", "status": "running", "status_detail": detail},
+            {"path": "prep", "ref": "prep", "status": "succeeded"}]})
+        self.assertEqual([s.status_detail for s in run.steps], [detail, ""])
 
     def test_start_idempotency_and_wait(self) -> None:
         with FakeWeft() as fake:

@@ -56,7 +56,9 @@ class HeartbeatResult:
 class Step:
     """One step of a run (a block instance, by its path). ``attempt`` is the
     current attempt number, ``attempts`` every attempt (number, status,
-    worker_id, error, started_at, finished_at)."""
+    worker_id, error, started_at, finished_at). ``status_detail`` says why a
+    running step is not progressing ("waiting for cluster capacity: ..."),
+    empty otherwise."""
 
     path: str
     ref: str
@@ -67,6 +69,7 @@ class Step:
     attempt: int = 0
     attempts: Tuple[Dict[str, Any], ...] = ()
     block: str = ""
+    status_detail: str = ""
     raw: Dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -75,7 +78,7 @@ class Step:
                    status=str(d.get("status") or ""), input=d.get("input"), output=d.get("output"),
                    error=d.get("error"), attempt=int(d.get("attempt") or 0),
                    attempts=tuple(a for a in (d.get("attempts") or []) if isinstance(a, dict)),
-                   block=str(d.get("block") or ""), raw=dict(d))
+                   block=str(d.get("block") or ""), status_detail=str(d.get("status_detail") or ""), raw=dict(d))
 
 
 @dataclass(frozen=True)

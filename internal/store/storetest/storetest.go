@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		"ApplyMutation":        testApplyMutation,
 		"ClaimDeadline":        testClaimDeadline,
 		"ClaimsBefore":         testClaimsBefore,
+		"TaskDetail":           testTaskDetail,
 	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {
@@ -693,5 +694,53 @@ func testClaimDeadline(t *testing.T, s engine.Store) {
 	leased, err := s.LeasedTasks(ctx, "r1")
 	if err != nil || len(leased) != 1 || leased[0].WorkerID != "w" {
 		t.Fatalf("leased tasks: %+v %v", leased, err)
+	}
+}
+
+// A leased task carries a status detail under its lease: set, read back
+// with the run's leased tasks, cleared by "", refused on a stale lease,
+// and gone with the task.
+func testTaskDetail(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	mkRun(t, s, "r1", t0)
+	if err := s.AddTasks(ctx, []engine.TaskRecord{mkTask("r1", "t1", "q")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetTaskDetail(ctx, "t1", "", "too early"); !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("detail of a ready task: got %v, want ErrConflict", err)
+	}
+	tk := claim(t, s, "q", 1, t0, nil)[0]
+	if tk.StatusDetail != "" {
+		t.Fatalf("claimed task has detail %q", tk.StatusDetail)
+	}
+	const detail = "waiting for cluster capacity: 0/1 nodes are available"
+	if err := s.SetTaskDetail(ctx, "t1", tk.Lease, detail); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetTaskDetail(ctx, "t1", "stale", "other"); !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("detail under a stale lease: got %v, want ErrConflict", err)
+	}
+	leased, err := s.LeasedTasks(ctx, "r1")
+	if err != nil || len(leased) != 1 || leased[0].StatusDetail != detail {
+		t.Fatalf("leased tasks: %+v %v, want detail %q", leased, err, detail)
+	}
+	if got, err := s.GetTask(ctx, "t1"); err != nil || got.StatusDetail != detail {
+		t.Fatalf("get task: detail %q %v, want %q", got.StatusDetail, err, detail)
+	}
+	if err := s.SetTaskDetail(ctx, "t1", tk.Lease, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetTask(ctx, "t1"); got.StatusDetail != "" {
+		t.Fatalf("cleared detail reads %q", got.StatusDetail)
+	}
+	if err := s.SetTaskDetail(ctx, "t1", tk.Lease, detail); err != nil {
+		t.Fatal(err)
+	}
+	taken, err := s.TakeTask(ctx, "t1", tk.Lease)
+	if err != nil || taken.StatusDetail != detail {
+		t.Fatalf("take task: detail %q %v, want %q", taken.StatusDetail, err, detail)
+	}
+	if err := s.SetTaskDetail(ctx, "t1", tk.Lease, detail); !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("detail of a reported task: got %v, want ErrConflict", err)
 	}
 }
