@@ -149,7 +149,7 @@ func TestUploadRefusesNamespacesItCannotUse(t *testing.T) {
 	// The server started with the limited identity still dispatches there.
 	call(t, "POST", limited.url()+"/api/v1/flows", oneStepFlow("k-allowed", "k.allowed"), nil)
 	id := startRun(t, limited.url(), "k-allowed", map[string]any{"n": 1})
-	if r := waitRun(t, limited.url(), id, time.Minute, "succeeded", "failed"); r.Status != "succeeded" {
+	if r := waitRun(t, limited.url(), id, 3*time.Minute, "succeeded", "failed"); r.Status != "succeeded" {
 		t.Fatalf("run in the allowed namespace: %s: %s\n%s", r.Status, describe(r.Steps[0]), tail(limited.log))
 	}
 }

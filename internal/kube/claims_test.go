@@ -89,7 +89,7 @@ func TestLostClaimGivenBack(t *testing.T) {
 				"--kube-claim-grace", strconv.Itoa(int(tc.grace.Seconds()))+"s")
 			began := time.Now()
 			srv.start()
-			r := waitRun(t, srv.url(), id, 90*time.Second, "succeeded", "failed")
+			r := waitRun(t, srv.url(), id, 180*time.Second, "succeeded", "failed")
 			if r.Status != "succeeded" || r.Steps[0].Attempt != 1 || len(r.Steps[0].Attempts) != 1 {
 				t.Fatalf("run %s: %s at attempt %d: %s; want succeeded at attempt 1\n%s", id, r.Status, r.Steps[0].Attempt, describe(r.Steps[0]), tail(srv.log))
 			}

@@ -42,7 +42,32 @@ func namespace(t testing.TB, name string) string {
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
+	// Finished Jobs stay an hour and their pods with them; kwok goes over
+	// every pod of its node at each pass, so pods left behind slow every
+	// later test's pods down.
+	t.Cleanup(func() {
+		_ = c.Client.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
 	return name
+}
+
+// clearNamespace deletes ns and waits until its pods are gone, so that
+// the tests after a large one start on an empty node (kwok goes over
+// every pod of its node at each pass).
+func clearNamespace(t testing.TB, ns string) {
+	c := needCluster(t)
+	ctx := context.Background()
+	began := time.Now()
+	_ = c.Client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+	for time.Since(began) < 5*time.Minute {
+		pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err == nil && len(pods.Items) == 0 {
+			t.Logf("namespace %s cleared in %s", ns, time.Since(began).Round(time.Millisecond))
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	t.Logf("namespace %s: pods still there after %s", ns, time.Since(began).Round(time.Second))
 }
 
 // jobLog records every Job the API server announces in a namespace, by
@@ -169,7 +194,7 @@ func TestJobRequestsAndOutput(t *testing.T) {
 		"env": {"KWOK_TERMINATION_MESSAGE": "{\"r2\": 0.85, \"model\": \"ols\"}"}},
 		"resources": {"cpu": 2, "memory_gb": 4, "gpu": 1}, "output_schema": {"type": "object", "required": ["r2"]}}`, oneStepFlow("k-ok", "k.train"))
 	id := startRun(t, srv.url(), "k-ok", map[string]any{"n": 3})
-	r := waitRun(t, srv.url(), id, 90*time.Second, "succeeded", "failed")
+	r := waitRun(t, srv.url(), id, 180*time.Second, "succeeded", "failed")
 	if r.Status != "succeeded" {
 		t.Fatalf("run %s: %+v\n%s", r.Status, r.Error, tail(srv.log))
 	}
@@ -228,7 +253,9 @@ func TestJobFailureReasonAndRetry(t *testing.T) {
 		"annotations": {"fail": "true", "fail-reason": "OOMKilled"}}, "resources": {"memory_gb": 1},
 		"retry": {"max_attempts": 2, "backoff": "fixed", "initial_interval": "1s"}}`, oneStepFlow("k-oom", "k.oom"))
 	id := startRun(t, srv.url(), "k-oom", map[string]any{"n": 1})
-	r := waitRun(t, srv.url(), id, 120*time.Second, "failed", "succeeded")
+	// Two Jobs one after the other: kwok takes 5 to 60 s to play a pod
+	// through its stages on this cluster (see kubetest/cluster/README.md).
+	r := waitRun(t, srv.url(), id, 240*time.Second, "failed", "succeeded")
 	if r.Status != "failed" {
 		t.Fatalf("run %s, want failed", r.Status)
 	}
@@ -349,7 +376,7 @@ func TestKill9WhileJobsRun(t *testing.T) {
 	before := jl.count()
 	srv.start()
 	for _, id := range ids {
-		r := waitRun(t, srv.url(), id, 120*time.Second, "succeeded", "failed")
+		r := waitRun(t, srv.url(), id, 180*time.Second, "succeeded", "failed")
 		if r.Status != "succeeded" || r.Steps[0].Attempt != 1 || len(r.Steps[0].Attempts) != 1 {
 			t.Fatalf("run %s: %s, step attempt %d: %s; want succeeded at attempt 1\n%s", id, r.Status, r.Steps[0].Attempt, describe(r.Steps[0]), tail(srv.log))
 		}
@@ -446,6 +473,7 @@ func dispatchMany(t testing.TB, ns string, n, replicas int) manyResult {
 		runs[id] = r
 	}
 	m := manyResult{n: n, wall: time.Since(began)}
+	defer clearNamespace(t, ns)
 	if d := jl.doubled(); len(d) > 0 {
 		t.Fatalf("Jobs created twice: %v", d)
 	}
