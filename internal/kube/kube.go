@@ -460,11 +460,7 @@ func (d *Dispatcher) start(ctx context.Context, t engine.Task) {
 		if err := d.createInput(ctx, job, input); err != nil {
 			d.untrack(key)
 			if isUnreachable(err) {
-				d.unreachable()
-				log.Warn("kubernetes API server unreachable; task released, retrying after back-off", "err", err, "backoff", d.currentBackoff())
-				if rerr := d.tasks.Release(context.WithoutCancel(ctx), []engine.Task{t}); rerr != nil {
-					log.Warn("release task", "err", rerr)
-				}
+				d.releaseUnreachable(ctx, t, err, log)
 				return
 			}
 			d.report(ctx, t, log, nil, &engine.TaskError{Message: fmt.Sprintf("the Kubernetes API server refused the input ConfigMap of Job %s: %s", key, apiMessage(err)), Type: "kubernetes"})
@@ -495,11 +491,7 @@ func (d *Dispatcher) start(ctx context.Context, t engine.Task) {
 		}
 	case isUnreachable(err):
 		d.untrack(key)
-		d.unreachable()
-		log.Warn("kubernetes API server unreachable; task released, retrying after back-off", "err", err, "backoff", d.currentBackoff())
-		if rerr := d.tasks.Release(context.WithoutCancel(ctx), []engine.Task{t}); rerr != nil {
-			log.Warn("release task", "err", rerr)
-		}
+		d.releaseUnreachable(ctx, t, err, log)
 		return
 	default:
 		d.untrack(key)
@@ -508,6 +500,16 @@ func (d *Dispatcher) start(ctx context.Context, t engine.Task) {
 		return
 	}
 	d.run(f, log)
+}
+
+// releaseUnreachable gives t back (same attempt) after the API server
+// could not be reached, and backs off before the next claim.
+func (d *Dispatcher) releaseUnreachable(ctx context.Context, t engine.Task, err error, log *slog.Logger) {
+	d.unreachable()
+	log.Warn("kubernetes API server unreachable; task released, retrying after back-off", "err", err, "backoff", d.currentBackoff())
+	if rerr := d.tasks.Release(context.WithoutCancel(ctx), []engine.Task{t}); rerr != nil {
+		log.Warn("release task", "err", rerr)
+	}
 }
 
 // relabelLease records the lease of a task claimed again (after a release)
